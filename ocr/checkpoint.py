@@ -1,0 +1,106 @@
+"""The one checkpoint format: a single .safetensors file.
+
+    tensors   the model's state_dict (fp32, or fp16/bf16 for shipping; loaded back as fp32)
+    metadata  "format": "ocr-recognizer/1"
+              "config": ModelConfig as JSON (includes the charset)
+              "meta":   training metadata as JSON (data mix, steps, images seen, metrics, parent)
+              "sha256": digest of every tensor's name, dtype, shape and bytes, checked on load
+
+Loading never executes code from the file: safetensors holds only tensors and strings, and
+the model is rebuilt from the config with strict key and shape checks. Optimizer state for
+resuming lives next to it in `<name>.train.pt`, loaded with `torch.load(weights_only=True)`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import ModelConfig
+from .model import Recognizer
+
+FORMAT = "ocr-recognizer/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated, tampered with or does not match its model."""
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        t = tensors[k].contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def save_checkpoint(model: Recognizer, path: str | Path, meta: dict | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Write model + config + meta. dtype=torch.float16 halves the file for shipping."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
+    header = {
+        "format": FORMAT,
+        "config": json.dumps(model.cfg.to_dict()),
+        "meta": json.dumps(meta or {}, default=str),
+        "sha256": _digest(sd),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(sd, str(tmp), metadata=header)
+    tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint under the real name
+    return path
+
+
+def read_header(path: str | Path) -> tuple[ModelConfig, dict]:
+    """(config, meta) of a checkpoint without building the model."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({e})") from None
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an {FORMAT} checkpoint (format={header.get('format')!r})")
+    try:
+        cfg = ModelConfig.from_dict(json.loads(header["config"]))
+        meta = json.loads(header.get("meta", "{}"))
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} has a broken config: {e}") from None
+    return cfg, meta
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[Recognizer, dict]:
+    """-> (model in eval mode, fp32, meta). Raises CheckpointError on any problem."""
+    path = Path(path)
+    cfg, meta = read_header(path)
+    try:
+        sd = load_file(str(path), device=map_location)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is truncated or corrupt ({e})") from None
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        expected = (f.metadata() or {}).get("sha256")
+    if expected != _digest({k: v.cpu() for k, v in sd.items()}):
+        raise CheckpointError(f"{path} failed its integrity check (weights changed after saving)")
+    model = Recognizer(cfg)
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    bad = [k for k in own if own[k].shape != sd[k].shape]
+    if bad:
+        raise CheckpointError(f"{path}: shape mismatch for {bad[:5]}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()}, strict=True)
+    return model.eval(), meta

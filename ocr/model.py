@@ -1,0 +1,203 @@
+"""CNN encoder + additive-attention recurrent decoder.
+
+Shapes at the boundary:
+    images   (N, C, H, W)        float, preprocessed by `ocr.preprocess.preprocess`
+    targets  (N, T+1)            long, from `Tokenizer.encode` (characters, EOS, PAD...)
+    logits   (N, T+1, classes)   raw scores; the loss applies log-softmax once (cross-entropy)
+    decode() -> tokens (N, S), probs (N, S), attention (N, S, feat_h, feat_w)
+
+The encoder runs once per image; each decoding step costs one attention (a dot over the
+pre-computed keys) and one recurrent cell.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .tokenizer import EOS, Tokenizer
+
+
+class ConvBNReLU(nn.Sequential):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Encoder(nn.Module):
+    """(N, C, H, W) -> (N, feat_h * feat_w, D) features with a learned 2-D position embedding."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cin = cfg.channels
+        self.blocks = nn.ModuleList()
+        for width, n, pool in zip(cfg.widths, cfg.convs, cfg.pools):
+            stage = nn.ModuleList(ConvBNReLU(cin if i == 0 else width, width) for i in range(n))
+            self.blocks.append(stage)
+            cin = width
+        self.pools = [tuple(p) for p in cfg.pools]
+        fh, fw = cfg.feat_hw
+        self.dim = cin
+        self.pos = nn.Parameter(torch.zeros(1, cin, fh, fw))
+        nn.init.normal_(self.pos, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage, pool in zip(self.blocks, self.pools):
+            for i, conv in enumerate(stage):
+                x = conv(x) if i == 0 else x + conv(x)  # residual after the first conv of a stage
+            if pool != (1, 1):
+                x = F.max_pool2d(x, pool, pool, ceil_mode=True)
+        x = x + self.pos                                   # (N, D, fh, fw)
+        return x.flatten(2).transpose(1, 2).contiguous()  # (N, fh*fw, D)
+
+
+class AttentionDecoder(nn.Module):
+    """Bahdanau attention over encoder features + a stack of LSTM or GRU cells."""
+
+    def __init__(self, cfg: ModelConfig, feat_dim: int, num_classes: int, vocab_size: int):
+        super().__init__()
+        self.cell_type = cfg.cell
+        if cfg.cell not in ("lstm", "gru"):
+            raise ValueError(f"cell must be 'lstm' or 'gru', not {cfg.cell!r}")
+        Cell = nn.LSTMCell if cfg.cell == "lstm" else nn.GRUCell
+        self.hidden = cfg.hidden
+        self.embed = nn.Embedding(vocab_size, cfg.embed_dim)
+        self.key = nn.Linear(feat_dim, cfg.attn_dim)
+        self.query = nn.Linear(cfg.hidden, cfg.attn_dim, bias=False)
+        self.score = nn.Linear(cfg.attn_dim, 1, bias=False)
+        self.cells = nn.ModuleList(
+            Cell(cfg.embed_dim + feat_dim if i == 0 else cfg.hidden, cfg.hidden) for i in range(cfg.layers)
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        self.out = nn.Linear(cfg.hidden + feat_dim, num_classes)
+
+    def init_state(self, n: int, ref: torch.Tensor) -> list:
+        z = ref.new_zeros(n, self.hidden)
+        return [(z, z) if self.cell_type == "lstm" else z for _ in self.cells]
+
+    def top(self, state: list) -> torch.Tensor:
+        s = state[-1]
+        return s[0] if self.cell_type == "lstm" else s
+
+    def step(self, prev: torch.Tensor, state: list, feats: torch.Tensor, keys: torch.Tensor):
+        """One decoding step.
+
+        prev (N,) previous token; feats (N, L, D); keys (N, L, A) = self.key(feats).
+        Returns logits (N, classes), new state, attention weights (N, L).
+        """
+        q = self.query(self.top(state)).unsqueeze(1)                  # (N, 1, A)
+        e = self.score(torch.tanh(keys + q)).squeeze(2)              # (N, L)
+        alpha = torch.softmax(e.float(), dim=1).to(feats.dtype)      # (N, L)
+        ctx = torch.bmm(alpha.unsqueeze(1), feats).squeeze(1)       # (N, D)
+        x = torch.cat([self.embed(prev), ctx], dim=1)
+        new = []
+        for cell, s in zip(self.cells, state):
+            s = cell(x, s)
+            new.append(s)
+            x = s[0] if self.cell_type == "lstm" else s
+        logits = self.out(self.drop(torch.cat([x, ctx], dim=1)))
+        return logits, new, alpha
+
+
+class Recognizer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = Tokenizer(cfg.charset)
+        self.encoder = Encoder(cfg)
+        self.decoder = AttentionDecoder(cfg, self.encoder.dim, self.tokenizer.num_classes, self.tokenizer.vocab_size)
+
+    def encode(self, images: torch.Tensor):
+        feats = self.encoder(images)          # (N, L, D)
+        return feats, self.decoder.key(feats)  # keys (N, L, A)
+
+    def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (N, T+1, classes) for targets (N, T+1)."""
+        feats, keys = self.encode(images)
+        n, steps = targets.shape
+        prev = torch.full((n,), self.tokenizer.bos, dtype=torch.long, device=images.device)
+        state = self.decoder.init_state(n, feats)
+        out = []
+        for t in range(steps):
+            logits, state, _ = self.decoder.step(prev, state, feats, keys)
+            out.append(logits)
+            # PAD positions come after EOS; feeding PAD there is harmless (its loss is ignored)
+            prev = targets[:, t]
+        return torch.stack(out, 1)
+
+    def loss(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self(images, targets)
+        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=self.tokenizer.pad)
+
+    @torch.no_grad()
+    def greedy(self, images: torch.Tensor):
+        """-> tokens (N, S), probs (N, S), attention (N, S, L); stops once every row emitted EOS."""
+        feats, keys = self.encode(images)
+        n = feats.shape[0]
+        prev = torch.full((n,), self.tokenizer.bos, dtype=torch.long, device=images.device)
+        state = self.decoder.init_state(n, feats)
+        done = torch.zeros(n, dtype=torch.bool, device=images.device)
+        toks, probs, attn = [], [], []
+        for _ in range(self.cfg.max_len + 1):
+            logits, state, alpha = self.decoder.step(prev, state, feats, keys)
+            p, tok = torch.softmax(logits.float(), dim=1).max(dim=1)
+            tok = tok.masked_fill(done, EOS)
+            toks.append(tok); probs.append(p); attn.append(alpha.float())
+            done |= tok == EOS
+            prev = tok
+            if bool(done.all()):
+                break
+        return torch.stack(toks, 1), torch.stack(probs, 1), torch.stack(attn, 1)
+
+    @torch.no_grad()
+    def beam(self, image: torch.Tensor, width: int):
+        """Beam search for one image (1, C, H, W) -> tokens (S,), probs (S,), attention (S, L).
+
+        Hypotheses are ranked by the sum of log-probabilities including EOS.
+        """
+        feats, keys = self.encode(image)
+        feats, keys = feats.expand(width, -1, -1), keys.expand(width, -1, -1)
+        dev = image.device
+        prev = torch.full((width,), self.tokenizer.bos, dtype=torch.long, device=dev)
+        state = self.decoder.init_state(width, feats)
+        score = torch.full((width,), float("-inf"), device=dev)
+        score[0] = 0.0  # all beams start identical: keep one alive
+        hist_tok = torch.zeros(width, 0, dtype=torch.long, device=dev)
+        hist_p = torch.zeros(width, 0, device=dev)
+        hist_a = torch.zeros(width, 0, feats.shape[1], device=dev)
+        finished: list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for _ in range(self.cfg.max_len + 1):
+            logits, state, alpha = self.decoder.step(prev, state, feats, keys)
+            logp = torch.log_softmax(logits.float(), dim=1)        # (K, classes)
+            cand = (score.unsqueeze(1) + logp).flatten()
+            top, idx = cand.topk(min(2 * width, cand.numel()))
+            beams, toks = idx // logp.shape[1], idx % logp.shape[1]
+            keep_b, keep_t, keep_s = [], [], []
+            for s, b, t in zip(top.tolist(), beams.tolist(), toks.tolist()):
+                if s == float("-inf"):
+                    break
+                seq_t = torch.cat([hist_tok[b], hist_tok.new_tensor([t])])
+                seq_p = torch.cat([hist_p[b], logp[b, t].exp().view(1)])
+                seq_a = torch.cat([hist_a[b], alpha[b].float().unsqueeze(0)])
+                if t == EOS:
+                    finished.append((s, seq_t, seq_p, seq_a))
+                elif len(keep_b) < width:
+                    keep_b.append(b); keep_t.append(t); keep_s.append(s)
+                if len(keep_b) == width:
+                    break
+            best_done = max((f[0] for f in finished), default=float("-inf"))
+            if not keep_b or max(keep_s) <= best_done:  # log-probs only fall: nothing can win now
+                break
+            sel = torch.tensor(keep_b, device=dev)
+            k = len(keep_b)
+            hist_tok = torch.cat([hist_tok[sel], torch.tensor(keep_t, device=dev).unsqueeze(1)], 1)
+            hist_p = torch.cat([hist_p[sel], logp[sel, torch.tensor(keep_t, device=dev)].exp().unsqueeze(1)], 1)
+            hist_a = torch.cat([hist_a[sel], alpha[sel].float().unsqueeze(1)], 1)
+            state = [tuple(x[sel] for x in s) if isinstance(s, tuple) else s[sel] for s in state]
+            prev = torch.tensor(keep_t, device=dev)
+            score = torch.tensor(keep_s, device=dev)
+            feats, keys = feats[:k], keys[:k]
+        if not finished:  # ran out of steps: take the best unfinished hypothesis
+            return hist_tok[0], hist_p[0], hist_a[0]
+        _, t, p, a = max(finished, key=lambda f: f[0])
+        return t, p, a

@@ -1,0 +1,140 @@
+"""Image loading and the one preprocessing function shared by training, evaluation and the app.
+
+    load_image(x)            -> PIL.Image in "L" or "RGB" (any input kind, mode, EXIF orientation)
+    preprocess(img, config)  -> float tensor (C, H, W) in [-1, 1], the network input
+
+Every failure to get a usable image raises `InvalidImageError` with a message meant for a person.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torchvision.transforms import v2
+
+from .config import ModelConfig
+
+# Refuse images above this many pixels before decoding them (decompression bombs).
+MAX_PIXELS = 40_000_000
+MAX_BYTES = 50 * 1024 * 1024
+
+
+class InvalidImageError(ValueError):
+    """The input could not be turned into an image the recognizer can read."""
+
+
+def _open(source) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidImageError(f"no such image file: {path}")
+        if path.stat().st_size > MAX_BYTES:
+            raise InvalidImageError(f"file is larger than {MAX_BYTES // 2**20} MB: {path}")
+        data = path.read_bytes()
+    else:
+        raise InvalidImageError(f"cannot read an image from a {type(source).__name__}")
+    if not data:
+        raise InvalidImageError("the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise InvalidImageError(f"image is too large (over {MAX_PIXELS:,} pixels; a decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise InvalidImageError("not a readable image (unknown or corrupt format)") from None
+    except Exception as e:  # PIL raises many types on garbage input
+        raise InvalidImageError(f"not a readable image: {e}") from None
+    return img
+
+
+def _from_array(a: np.ndarray) -> Image.Image:
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise InvalidImageError(f"array of shape {a.shape} is not an image (H, W), (H, W, 3) or (H, W, 4)")
+    if a.dtype != np.uint8:
+        a = a.astype(np.float64)
+        hi = a.max() if a.size else 1.0
+        a = np.clip(a / (hi if hi > 1.0 else 1.0) * 255.0, 0, 255).astype(np.uint8)
+    return Image.fromarray(a)
+
+
+def load_image(source) -> Image.Image:
+    """Anything image-like (path, bytes, numpy array, PIL image) -> PIL image in mode L or RGB.
+
+    Applies the EXIF orientation, takes the first frame of animations, composites transparency
+    over white, scales 16/32-bit images to 8 bits and converts CMYK/palette/etc. to RGB.
+    """
+    img = _open(source)
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise InvalidImageError(f"image has no pixels ({w}x{h})")
+    if w * h > MAX_PIXELS:
+        raise InvalidImageError(f"image is too large ({w}x{h} pixels; the limit is {MAX_PIXELS:,})")
+    try:
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        mode = img.mode
+        if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            a = np.asarray(img, dtype=np.float64)
+            lo, hi = float(a.min()), float(a.max())
+            a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
+            return Image.fromarray(a.astype(np.uint8), "L")
+        if mode == "P":
+            img = img.convert("RGBA")
+            mode = img.mode
+        if mode in ("RGBA", "LA", "PA") or "A" in mode or mode == "RGBa":
+            rgba = img.convert("RGBA")
+            bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(bg, rgba).convert("RGB")
+        if mode in ("L", "RGB"):
+            return img
+        if mode == "1":
+            return img.convert("L")
+        return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
+    except InvalidImageError:
+        raise
+    except Exception as e:
+        raise InvalidImageError(f"image could not be decoded (truncated or corrupt?): {e}") from None
+
+
+_NORMALIZE = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+
+
+def preprocess(source, config: ModelConfig, train: bool = False) -> torch.Tensor:
+    """One image -> network input (C, H, W) float32 in [-1, 1].
+
+    Words: resized to (img_h, img_w) ignoring aspect ratio.
+    Digits (resize_h > 0): resized to (resize_h, resize_w), then the centre crop (evaluation)
+    or a random crop (train=True) of (img_h, img_w), as in the SVHN protocol.
+    """
+    img = load_image(source)
+    img = img.convert("L" if config.channels == 1 else "RGB")
+    if config.resize_h > 0:
+        img = img.resize((config.resize_w, config.resize_h), Image.BILINEAR)
+        crop = v2.RandomCrop if train else v2.CenterCrop
+        img = crop((config.img_h, config.img_w))(img)
+    else:
+        img = img.resize((config.img_w, config.img_h), Image.BILINEAR)
+    x = _NORMALIZE(img)
+    return x.sub_(0.5).div_(0.5)
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """Inverse of preprocess for display: (C, H, W) in [-1, 1] -> PIL image."""
+    a = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)

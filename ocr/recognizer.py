@@ -1,0 +1,116 @@
+"""The public reading API.
+
+    rec = load_recognizer("words")          # or "digits", or a path to a .safetensors checkpoint
+    preds = rec.read(images, beam_width=1)  # images: one or a list of PIL images, paths, bytes, arrays
+
+Each Prediction has text, confidence (product of the step probabilities, EOS included),
+char_confidences (one per character) and attention (steps, feat_h, feat_w): one map per
+decoding step, the last one being the step that emitted the end of text.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import preset
+from .model import Recognizer
+from .preprocess import InvalidImageError, preprocess
+from .tokenizer import EOS
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+SHIPPED = {"words": MODELS_DIR / "words.safetensors", "digits": MODELS_DIR / "digits.safetensors"}
+
+
+class UntrainedModelWarning(UserWarning):
+    """A shipped model name was asked for but its checkpoint is missing: the model is random."""
+
+
+@dataclass
+class Prediction:
+    text: str
+    confidence: float
+    char_confidences: list[float]
+    attention: np.ndarray  # (steps, feat_h, feat_w), steps = len(text) + 1 when EOS was emitted
+
+
+class TextRecognizer:
+    def __init__(self, model: Recognizer, meta: dict | None = None, source: str = "", untrained: bool = False):
+        self.model = model.eval()
+        self.cfg = model.cfg
+        self.meta = meta or {}
+        self.source = source
+        self.untrained = untrained
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def prepare(self, images) -> torch.Tensor:
+        """images (one or a list) -> batch (N, C, H, W). Raises InvalidImageError naming the bad item."""
+        items = images if isinstance(images, (list, tuple)) else [images]
+        if not items:
+            raise InvalidImageError("no images given")
+        xs = []
+        for i, im in enumerate(items):
+            try:
+                xs.append(preprocess(im, self.cfg))
+            except InvalidImageError as e:
+                raise InvalidImageError(f"image {i}: {e}" if len(items) > 1 else str(e)) from None
+        return torch.stack(xs)
+
+    def _prediction(self, toks, probs, attn) -> Prediction:
+        toks, probs = toks.tolist(), probs.float().tolist()
+        n = min(toks.index(EOS) if EOS in toks else len(toks), self.cfg.max_len)
+        steps = min(len(toks), n + 1)
+        fh, fw = self.cfg.feat_hw
+        conf = float(np.prod(probs[:steps])) if steps else 0.0
+        return Prediction(
+            text=self.model.tokenizer.decode_ids(toks[:n]),
+            confidence=conf,
+            char_confidences=[float(p) for p in probs[:n]],
+            attention=attn[:steps].float().reshape(steps, fh, fw).cpu().numpy(),
+        )
+
+    @torch.inference_mode()
+    def read(self, images, beam_width: int = 1, batch_size: int = 32) -> list[Prediction]:
+        """Read one image or a list; returns one Prediction per image, in order."""
+        if beam_width < 1:
+            raise ValueError("beam_width must be >= 1")
+        batch = self.prepare(images).to(self.device)
+        out: list[Prediction] = []
+        for s in range(0, batch.shape[0], batch_size):
+            x = batch[s : s + batch_size]
+            if beam_width == 1:
+                toks, probs, attn = self.model.greedy(x)
+                out += [self._prediction(toks[i], probs[i], attn[i]) for i in range(x.shape[0])]
+            else:
+                out += [self._prediction(*self.model.beam(x[i : i + 1], beam_width)) for i in range(x.shape[0])]
+        return out
+
+
+def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu") -> TextRecognizer:
+    """'words' / 'digits' (the shipped defaults under data/models/) or a checkpoint path.
+
+    A missing shipped checkpoint gives an untrained model and an UntrainedModelWarning; a missing
+    or broken explicit path raises CheckpointError.
+    """
+    key = str(name_or_path)
+    if key in SHIPPED:
+        path = SHIPPED[key]
+        if not path.is_file():
+            warnings.warn(f"NO TRAINED '{key}' MODEL at {path}: using an UNTRAINED, randomly initialised "
+                          f"model whose output is meaningless. Train one with scripts/train.py.",
+                          UntrainedModelWarning, stacklevel=2)
+            torch.manual_seed(0)
+            return TextRecognizer(Recognizer(preset(key)).to(device), {}, source="untrained", untrained=True)
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path} (or use 'words' / 'digits')")
+    model, meta = load_checkpoint(path, map_location="cpu")
+    return TextRecognizer(model.to(device), meta, source=str(path))

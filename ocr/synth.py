@@ -1,0 +1,383 @@
+"""Synthetic training images for words and house numbers, after the MJSynth recipe.
+
+Each sample is a pure function of (seed, index): `WordSynth(seed=s)[i]` is the same image on every
+machine with the same fonts, so datasets can be re-created, split and sharded without storing them.
+
+Word pipeline (Jaderberg et al. 2014): text from a lexicon or generators (numbers, dates, prices,
+random strings) -> font, size, spacing, underline -> fill / border / shadow layers -> rotation,
+perspective and curved-baseline distortion -> procedural background texture and colours with a
+minimum contrast -> alpha blending -> crop with random padding -> blur, noise, resolution loss, JPEG.
+
+House numbers: 1-5 digits (length frequencies of the real SVHN test set) on walls and plates,
+digit boxes whose union is expanded by 30 % and cropped (the SVHN protocol), with neighbouring
+distractor characters at the edges.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import math
+import random
+import string
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from .fonts import find_fonts
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+LEXICON = DATA_DIR / "lexicon.txt"
+# Digits per house number in the SVHN test annotation (13,068 images): 1..5.
+SVHN_LENGTH_FREQ = (2483, 8356, 2081, 146, 2)
+
+
+def load_lexicon(path: str | Path = LEXICON) -> list[str]:
+    words = [w.strip() for w in Path(path).read_text(encoding="utf-8").splitlines()]
+    return [w for w in words if w]
+
+
+@functools.lru_cache(maxsize=2048)
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+class FontPicker:
+    """Chooses fonts at random, drawing decorative collections (fonts-aenigma) at a set rate."""
+
+    DECORATIVE = ("/aenigma/",)
+
+    def __init__(self, fonts: tuple[str, ...], decorative_rate: float = 0.2):
+        self.plain = [f for f in fonts if not any(d in f for d in self.DECORATIVE)]
+        self.fancy = [f for f in fonts if any(d in f for d in self.DECORATIVE)]
+        if not self.plain:
+            self.plain, self.fancy = self.fancy, []
+        self.rate = decorative_rate if self.fancy else 0.0
+
+    def __call__(self, rng: random.Random) -> str:
+        return rng.choice(self.fancy if rng.random() < self.rate else self.plain)
+
+
+def _luma(c) -> float:
+    return (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]) / 255.0
+
+
+def _colour(rng: random.Random) -> tuple:
+    c = [rng.randint(0, 255) for _ in range(3)]
+    if rng.random() < 0.5:  # many real signs are near-grey: pull the channels together
+        g, k = sum(c) / 3, rng.uniform(0.0, 0.6)
+        c = [int(g + (v - g) * k) for v in c]
+    return tuple(c)
+
+
+def _colour_pair(rng: random.Random, min_contrast: float) -> tuple[tuple, tuple]:
+    """Background and foreground colours whose luminance differs by at least min_contrast."""
+    for _ in range(50):
+        bg, fg = _colour(rng), _colour(rng)
+        if abs(_luma(bg) - _luma(fg)) >= min_contrast:
+            return bg, fg
+    return (255, 255, 255), (0, 0, 0)
+
+
+def _background(rng: random.Random, w: int, h: int, colour) -> Image.Image:
+    """Procedural texture around a base colour: flat, gradient, multi-scale noise or stripes."""
+    base = np.array(colour, dtype=np.float32)[None, None, :]
+    kind = rng.random()
+    nrng = np.random.default_rng(rng.getrandbits(32))
+    if kind < 0.3:
+        a = np.repeat(np.repeat(base, h, 0), w, 1)
+    elif kind < 0.55:
+        other = np.array([rng.randint(0, 255) for _ in range(3)], np.float32)
+        t = np.linspace(0, 1, w if rng.random() < 0.6 else h, dtype=np.float32)
+        t = t[None, :, None] if t.shape[0] == w else t[:, None, None]
+        mix = rng.uniform(0.1, 0.5)
+        a = base * (1 - mix * t) + other * (mix * t)
+        a = np.broadcast_to(a, (h, w, 3)).copy()
+    elif kind < 0.9:
+        a = np.repeat(np.repeat(base, h, 0), w, 1)
+        for scale in (rng.choice((2, 4, 8)), rng.choice((8, 16, 32))):
+            sh, sw = max(1, h // scale), max(1, w // scale)
+            sigma = rng.uniform(3, 25)
+            chans = 3 if rng.random() < 0.3 else 1
+            n = [np.asarray(Image.fromarray(nrng.normal(0, sigma, (sh, sw)).astype(np.float32), "F")
+                            .resize((w, h), Image.BICUBIC)) for _ in range(chans)]
+            a = a + np.stack(n, 2)
+    else:
+        a = np.repeat(np.repeat(base, h, 0), w, 1)
+        period = rng.uniform(3, 20)
+        ang = rng.uniform(0, math.pi)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        s = np.sin((xx * math.cos(ang) + yy * math.sin(ang)) * 2 * math.pi / period)
+        a = a + s[:, :, None] * rng.uniform(3, 20)
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")
+
+
+def _degrade(img: Image.Image, rng: random.Random) -> Image.Image:
+    """Camera and compression artefacts: blur, resolution loss, noise, JPEG."""
+    if rng.random() < 0.35:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.6)))
+    if rng.random() < 0.3:
+        w, h = img.size
+        f = rng.uniform(0.3, 0.8)
+        img = img.resize((max(1, int(w * f)), max(1, int(h * f))), Image.BILINEAR).resize((w, h), Image.BILINEAR)
+    if rng.random() < 0.4:
+        a = np.asarray(img, dtype=np.float32)
+        nrng = np.random.default_rng(rng.getrandbits(32))
+        a = a + nrng.normal(0, rng.uniform(2, 14), a.shape[:2] + (1,)).astype(np.float32)
+        img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if rng.random() < 0.5:
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=rng.randint(15, 90))
+        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    return img
+
+
+def _warp(layers: Image.Image, rng: random.Random, rot: float, persp: float, curve: float) -> Image.Image:
+    """Apply one geometric distortion to an RGB image whose channels are text masks."""
+    w, h = layers.size
+    if curve and rng.random() < curve:
+        a = np.asarray(layers)
+        amp = rng.uniform(0.05, 0.25) * h
+        phase, freq = rng.uniform(0, 2 * math.pi), rng.uniform(0.5, 1.5) * math.pi / w
+        shifts = (amp * np.sin(np.arange(w) * freq + phase)).astype(int)
+        out = np.zeros_like(a)
+        for x in range(w):
+            out[:, x] = np.roll(a[:, x], shifts[x], axis=0)
+        layers = Image.fromarray(out)
+    if rot and rng.random() < 0.5:
+        layers = layers.rotate(rng.uniform(-rot, rot), Image.BILINEAR, expand=True)
+        w, h = layers.size
+    if persp and rng.random() < persp:
+        d = 0.08
+        src = [(rng.uniform(-d, d) * w, rng.uniform(-d, d) * h), (w + rng.uniform(-d, d) * w, rng.uniform(-d, d) * h),
+               (w + rng.uniform(-d, d) * w, h + rng.uniform(-d, d) * h), (rng.uniform(-d, d) * w, h + rng.uniform(-d, d) * h)]
+        dst = [(0, 0), (w, 0), (w, h), (0, h)]
+        layers = layers.transform((w, h), Image.PERSPECTIVE, _persp_coeffs(dst, src), Image.BILINEAR)
+    return layers
+
+
+def _persp_coeffs(dst, src):
+    m = []
+    for (x, y), (u, v) in zip(dst, src):
+        m.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        m.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    return np.linalg.solve(np.array(m, float), np.array(src, float).reshape(8)).tolist()
+
+
+def _draw_text(draw_layers: list[ImageDraw.ImageDraw], xy, text, font, spacing: float, stroke: int, curve_y=None):
+    """Draw text into the fill (0) and border (1) masks; per character when spacing or curve is set.
+
+    Returns the list of character boxes (x0, y0, x1, y1) in layer coordinates.
+    """
+    fill, border = draw_layers
+    x, y = xy
+    boxes = []
+    for i, ch in enumerate(text):
+        dy = curve_y(i) if curve_y else 0
+        bb = fill.textbbox((x, y + dy), ch, font=font)
+        if stroke:
+            border.text((x, y + dy), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+        fill.text((x, y + dy), ch, font=font, fill=255)
+        boxes.append(bb)
+        x += font.getlength(ch) + spacing
+    return boxes
+
+
+def _compose(rng: random.Random, masks: Image.Image, min_contrast: float) -> Image.Image:
+    """Masks (R=fill, G=border, B=shadow) -> coloured text on a textured background."""
+    w, h = masks.size
+    bg_col, fg_col = _colour_pair(rng, min_contrast)
+    img = _background(rng, w, h, bg_col)
+    fill, border, shadow = masks.split()
+    if shadow.getbbox():
+        shadow = shadow.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.5)))
+        sc = tuple(int(c * 0.3) for c in bg_col) if _luma(bg_col) > 0.5 else tuple(min(255, c + 90) for c in bg_col)
+        img.paste(Image.new("RGB", (w, h), sc), (0, 0), shadow.point(lambda v: int(v * 0.8)))
+    if border.getbbox():
+        bc = tuple(255 - c for c in fg_col) if rng.random() < 0.5 else _colour_pair(rng, min_contrast)[1]
+        img.paste(Image.new("RGB", (w, h), bc), (0, 0), border)
+    alpha = rng.uniform(0.75, 1.0)
+    img.paste(Image.new("RGB", (w, h), fg_col), (0, 0), fill.point(lambda v: int(v * alpha)))
+    return img
+
+
+class WordSynth:
+    """Synthetic cropped-word images. `ws[i]` -> (PIL RGB image, text); deterministic in (seed, i)."""
+
+    def __init__(self, charset: str, fonts: tuple[str, ...] | None = None, lexicon: list[str] | None = None,
+                 seed: int = 0, length: int = 10_000_000, max_len: int = 25, min_contrast: float = 0.25):
+        self.charset = charset
+        self.chars = set(charset)
+        self.fonts = fonts or find_fonts(required=string.ascii_letters + string.digits)
+        if not self.fonts:
+            raise RuntimeError("no usable fonts found; install some (see README) or pass --fonts DIR")
+        self.pick_font = FontPicker(self.fonts)
+        lex = lexicon if lexicon is not None else load_lexicon()
+        self.lexicon = [w for w in lex if len(w) <= max_len] or ["text"]
+        self.seed, self.length, self.max_len, self.min_contrast = seed, length, max_len, min_contrast
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _fit(self, text: str) -> str:
+        """Keep only characters of the charset (lower-case letters if the charset has no capitals)."""
+        if not any(c.isupper() for c in self.charset):
+            text = text.lower()
+        text = "".join(c for c in text if c in self.chars)[: self.max_len]
+        return text or self.charset[0]
+
+    def sample_text(self, rng: random.Random) -> str:
+        r = rng.random()
+        if r < 0.62:
+            w = rng.choice(self.lexicon)
+            c = rng.random()
+            w = w.lower() if c < 0.4 else w.capitalize() if c < 0.72 else w.upper()
+            if rng.random() < 0.12:
+                p = rng.choice([".", ",", "!", "?", ":", ";", "'s", "-", ")", '"'])
+                w = ("(" + w if p == ")" else '"' + w if p == '"' else w) + p
+            return self._fit(w)
+        if r < 0.74:  # numbers and codes
+            k = rng.random()
+            if k < 0.4:
+                t = str(rng.randint(0, 10 ** rng.randint(1, 6)))
+            elif k < 0.6:
+                t = f"{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
+            elif k < 0.8:
+                t = f"{rng.randint(0, 999)}.{rng.randint(0, 99):02d}"
+            else:
+                t = "".join(rng.choice(string.ascii_uppercase) for _ in range(rng.randint(1, 3))) + str(rng.randint(1, 9999))
+            return self._fit(t)
+        if r < 0.80:  # dates and times
+            y, m, d = rng.randint(1950, 2035), rng.randint(1, 12), rng.randint(1, 28)
+            t = rng.choice([f"{d:02d}/{m:02d}/{y}", f"{y}-{m:02d}-{d:02d}", f"{m}/{d}/{y % 100:02d}",
+                            f"{rng.randint(0, 23)}:{rng.randint(0, 59):02d}", f"{d}.{m}.{y}"])
+            return self._fit(t)
+        if r < 0.86:  # prices and percentages
+            v = rng.randint(0, 9999)
+            t = rng.choice([f"${v // 100}.{v % 100:02d}", f"${v}", f"{v % 100}%", f"{v}.{rng.randint(0, 99):02d}",
+                            f"£{v % 500}", f"#{v}"])
+            return self._fit(t)
+        # random strings
+        n = rng.randint(1, 12)
+        pool = rng.choice([string.ascii_lowercase, string.ascii_uppercase, string.ascii_letters + string.digits,
+                           self.charset])
+        return self._fit("".join(rng.choice(pool) for _ in range(n)))
+
+    def render(self, text: str, rng: random.Random) -> Image.Image:
+        font = _font(self.pick_font(rng), rng.randint(22, 56))
+        size = font.size
+        stroke = rng.choice((1, 2, 3)) if rng.random() < 0.15 else 0
+        spacing = rng.uniform(-0.05, 0.35) * size if rng.random() < 0.25 else 0.0
+        pad = size
+        width = int(sum(font.getlength(c) for c in text) + spacing * len(text) + 2 * pad + 2 * stroke)
+        height = int(size * 1.6 + 2 * pad)
+        masks = [Image.new("L", (max(width, 1), height), 0) for _ in range(3)]
+        draws = [ImageDraw.Draw(m) for m in masks[:2]]
+        boxes = _draw_text(draws, (pad, pad), text, font, spacing, stroke)
+        if rng.random() < 0.05:
+            x0, x1 = boxes[0][0], boxes[-1][2]
+            yb = max(b[3] for b in boxes) + max(1, size // 12)
+            draws[0].line([(x0, yb), (x1, yb)], fill=255, width=max(1, size // 14))
+        if rng.random() < 0.2:  # drop shadow
+            dx, dy = rng.randint(-3, 3) or 1, rng.randint(1, 4)
+            src = masks[1] if stroke else masks[0]
+            masks[2].paste(src, (dx * max(1, size // 20), dy * max(1, size // 20)))
+        layers = _warp(Image.merge("RGB", masks), rng, rot=5.0, persp=0.3, curve=0.1)
+        bbox = layers.getbbox() or (0, 0, layers.width, layers.height)
+        # random padding around the text box (sometimes cutting into it slightly)
+        bh = bbox[3] - bbox[1]
+        l, r = (int(bh * rng.uniform(-0.05, 0.35)) for _ in range(2))
+        t, b = (int(bh * rng.uniform(-0.05, 0.3)) for _ in range(2))
+        box = (max(0, bbox[0] - l), max(0, bbox[1] - t), min(layers.width, bbox[2] + r), min(layers.height, bbox[3] + b))
+        layers = layers.crop(box)
+        img = _compose(rng, layers, self.min_contrast if rng.random() < 0.9 else 0.12)
+        return _degrade(img, rng)
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, str]:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = random.Random(self.seed * 1_000_003 + index)
+        text = self.sample_text(rng)
+        return self.render(text, rng), text
+
+
+class DigitSynth:
+    """Synthetic house-number crops (SVHN protocol). `ds[i]` -> (PIL RGB image, digits)."""
+
+    def __init__(self, fonts: tuple[str, ...] | None = None, seed: int = 0, length: int = 10_000_000,
+                 max_len: int = 5, min_contrast: float = 0.25):
+        self.fonts = fonts or find_fonts(required=string.digits)
+        if not self.fonts:
+            raise RuntimeError("no usable fonts found; install some (see README) or pass --fonts DIR")
+        self.pick_font = FontPicker(self.fonts)
+        self.seed, self.length, self.max_len, self.min_contrast = seed, length, max_len, min_contrast
+        self.lengths = list(range(1, 6))[:max_len]
+        self.weights = [w + 60 for w in SVHN_LENGTH_FREQ][:max_len]  # flatten the tail a little
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, str]:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = random.Random(self.seed * 1_000_003 + index + 7)
+        n = rng.choices(self.lengths, self.weights)[0]
+        text = str(rng.randint(1, 9)) + "".join(rng.choice(string.digits) for _ in range(n - 1))
+        if rng.random() < 0.15:
+            text = "".join(rng.choice(string.digits) for _ in range(n))
+        return self.render(text, rng), text
+
+    def render(self, text: str, rng: random.Random) -> Image.Image:
+        font = _font(self.pick_font(rng), rng.randint(24, 64))
+        size = font.size
+        spacing = rng.uniform(-0.05, 0.4) * size
+        stroke = rng.choice((1, 2)) if rng.random() < 0.1 else 0
+        # neighbours: characters beyond the number, separated by a gap, partly inside the crop
+        left = "".join(rng.choice(string.digits + "ABCDEF") for _ in range(rng.randint(1, 2))) if rng.random() < 0.3 else ""
+        right = "".join(rng.choice(string.digits + "abcdef") for _ in range(rng.randint(1, 2))) if rng.random() < 0.3 else ""
+        gap = rng.uniform(0.4, 1.2) * size
+        pad = 2 * size
+        total = sum(font.getlength(c) + spacing for c in left + text + right) + 2 * gap + 2 * pad
+        W, H = int(total), int(size * 1.6 + 2 * pad)
+        masks = [Image.new("L", (W, H), 0) for _ in range(3)]
+        draws = [ImageDraw.Draw(m) for m in masks[:2]]
+        x = pad
+        if left:
+            x = _draw_text(draws, (x, pad), left, font, spacing, stroke)[-1][2] + gap
+        boxes = _draw_text(draws, (x, pad), text, font, spacing, stroke)
+        if right:
+            _draw_text(draws, (boxes[-1][2] + gap, pad), right, font, spacing, stroke)
+        # union of the digit boxes, expanded by 30 % about its centre (SVHN protocol), kept square-ish
+        x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+        cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * 1.3, (y1 - y0) * 1.3
+        cx += rng.uniform(-0.06, 0.06) * bw
+        cy += rng.uniform(-0.06, 0.06) * bh
+        # plate behind the number (drawn into the shadow channel as a flat shape)
+        if rng.random() < 0.35:
+            m = rng.uniform(0.1, 0.5) * size
+            ImageDraw.Draw(masks[2]).rounded_rectangle(
+                [x0 - m, y0 - m, x1 + m, y1 + m], radius=rng.uniform(0, m), fill=255)
+        layers = Image.merge("RGB", masks)
+        box = (int(cx - bw / 2), int(cy - bh / 2), int(cx + bw / 2), int(cy + bh / 2))
+        layers = layers.crop(box)  # pads with black (= empty mask) outside the canvas
+        layers = _warp(layers, rng, rot=8.0, persp=0.4, curve=0.0).resize(layers.size, Image.BILINEAR)
+        img = self._compose(rng, layers)
+        return _degrade(img, rng)
+
+    def _compose(self, rng: random.Random, masks: Image.Image) -> Image.Image:
+        w, h = masks.size
+        bg_col, fg_col = _colour_pair(rng, self.min_contrast)
+        img = _background(rng, w, h, bg_col)
+        fill, border, plate = masks.split()
+        if plate.getbbox():
+            pc, _ = _colour_pair(rng, 0.0)
+            for _ in range(20):
+                if abs(_luma(pc) - _luma(fg_col)) >= self.min_contrast:
+                    break
+                pc = tuple(rng.randint(0, 255) for _ in range(3))
+            img.paste(Image.new("RGB", (w, h), pc), (0, 0), plate)
+        if border.getbbox():
+            img.paste(Image.new("RGB", (w, h), tuple(255 - c for c in fg_col)), (0, 0), border)
+        img.paste(Image.new("RGB", (w, h), fg_col), (0, 0), fill)
+        return img

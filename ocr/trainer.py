@@ -1,0 +1,257 @@
+"""Training loop shared by scripts/train.py and scripts/finetune.py.
+
+Single process, or DistributedDataParallel under `torchrun` (gloo on CPU, nccl on CUDA).
+Writes to saves/<date-time>/: last.safetensors (+ last.train.pt for resuming), the best k
+checkpoints by validation accuracy (metrics in the file name), log.csv and curves.png.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as distributed
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import ConcatDataset, DataLoader
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import ModelConfig
+from .data import MixedBatchSampler, Prepared, collate, train_augment
+from .metrics import Scores
+from .model import Recognizer
+
+
+@dataclass
+class TrainOptions:
+    steps: int = 100_000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 500
+    val_every: int = 1000
+    keep_best: int = 3
+    workers: int = 1
+    threads: int = 0               # torch threads per process; 0 = leave torch's default
+    precision: str = "auto"        # auto | fp32 | bf16
+    channels_last: bool = True
+    max_minutes: float = 0.0       # stop cleanly after this wall time (0 = no limit)
+    seed: int = 0
+    out_dir: str = "saves"
+    grad_clip: float = 5.0
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    images_seen: int = 0
+    wall_seconds: float = 0.0
+    best: list = field(default_factory=list)  # [(accuracy, path)]
+
+
+def cpu_has_bf16() -> bool:
+    """bf16 autocast only pays off with native bf16 arithmetic (AVX512-BF16 / AMX)."""
+    cap = torch.backends.cpu.get_cpu_capability()
+    return "AVX512" in cap or "AMX" in cap
+
+
+def use_bf16(opt: TrainOptions, device: torch.device) -> bool:
+    if opt.precision == "bf16":
+        return True
+    if opt.precision == "fp32":
+        return False
+    return device.type == "cuda" or cpu_has_bf16()
+
+
+def dist_info() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from torchrun's environment (0, 0, 1 otherwise)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+@torch.no_grad()
+def evaluate_model(model: Recognizer, dataset, batch_size: int = 128, limit: int | None = None) -> dict:
+    """Greedy-decode a (image, label) dataset -> {"count", "accuracy", "exact", "ned"}."""
+    was_training = model.training
+    model.eval()
+    scores = Scores()
+    prepared = Prepared(dataset, model.cfg, train=False)
+    n = len(prepared) if limit is None else min(limit, len(prepared))
+    for s in range(0, n, batch_size):
+        xs, ys, _ = collate([prepared[i] for i in range(s, min(n, s + batch_size))])
+        if xs is None:
+            continue
+        toks, _, _ = model.greedy(xs.to(next(model.parameters()).device))
+        for t, y in zip(toks.tolist(), ys):
+            scores.add(model.tokenizer.decode_ids(t), y)
+    model.train(was_training)
+    return scores.as_dict()
+
+
+def plot_curves(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(csv_path)))
+    if not rows:
+        return
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    tr = [r for r in rows if r["loss"]]
+    ax[0].plot([int(r["step"]) for r in tr], [float(r["loss"]) for r in tr])
+    ax[0].set_yscale("log"); ax[0].set_xlabel("step"); ax[0].set_title("training loss")
+    va = [r for r in rows if r["val_accuracy"]]
+    ax[1].plot([int(r["step"]) for r in va], [float(r["val_accuracy"]) for r in va], marker="o")
+    ax[1].set_xlabel("step"); ax[1].set_title("validation word accuracy"); ax[1].set_ylim(0, 1)
+    fig.tight_layout(); fig.savefig(png_path, dpi=80); plt.close(fig)
+
+
+def lr_at(step: int, opt: TrainOptions) -> float:
+    if step < opt.warmup:
+        return opt.lr * (step + 1) / opt.warmup
+    p = min(1.0, (step - opt.warmup) / max(1, opt.steps - opt.warmup))
+    return opt.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict, opt: TrainOptions,
+          restore: str | None = None, meta: dict | None = None) -> Path:
+    """Train and return the run folder. `datasets`: (image, label) datasets mixed by `weights`."""
+    rank, local_rank, world = dist_info()
+    if world > 1 and not distributed.is_initialized():
+        distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if opt.threads:
+        torch.set_num_threads(opt.threads)
+    torch.manual_seed(opt.seed + rank)
+    bf16 = use_bf16(opt, device)
+    meta = dict(meta or {})
+    state = TrainState()
+
+    model = Recognizer(cfg)
+    optim_state = None
+    if restore:
+        parent, pmeta = load_checkpoint(restore)
+        if parent.cfg != cfg:
+            cfg = parent.cfg
+            model = Recognizer(cfg)
+        model.load_state_dict(parent.state_dict())
+        train_pt = Path(restore).with_suffix(".train.pt")
+        same_run = train_pt.is_file() and pmeta.get("data") == meta.get("data")
+        if same_run:
+            ts = torch.load(train_pt, map_location="cpu", weights_only=True)
+            optim_state = ts["optimizer"]
+            state.step, state.images_seen, state.wall_seconds = ts["step"], ts["images_seen"], ts["wall_seconds"]
+            meta["parent"] = pmeta.get("parent")
+            meta["resumed_from"] = str(restore)
+        else:
+            meta["parent"] = str(restore)
+            meta["parent_meta"] = {k: pmeta.get(k) for k in ("data", "steps", "images_seen", "metrics")}
+    model.to(device)
+    if opt.channels_last:
+        model.to(memory_format=torch.channels_last)
+    core = model
+    if world > 1:
+        model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+    optimizer = torch.optim.AdamW(core.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
+    if optim_state:
+        optimizer.load_state_dict(optim_state)
+
+    run = Path(opt.out_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if world > 1:  # every process must agree on the folder: take rank 0's
+        obj = [str(run)]
+        distributed.broadcast_object_list(obj, 0)
+        run = Path(obj[0])
+    if rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+    log_path = run / "log.csv"
+
+    prepared = Prepared(ConcatDataset(datasets), cfg, train=True, augment=train_augment(cfg))
+    remaining = max(0, opt.steps - state.step)
+    sampler = MixedBatchSampler([len(d) for d in datasets], weights, opt.batch_size,
+                                seed=opt.seed + state.step, batches=remaining, rank=rank, world=world)
+    loader = DataLoader(prepared, batch_sampler=sampler, num_workers=opt.workers, collate_fn=collate,
+                        persistent_workers=False, prefetch_factor=4 if opt.workers else None)
+
+    meta.update({"config": cfg.to_dict(), "precision": "bf16" if bf16 else "fp32", "world_size": world})
+    t0 = time.time() - state.wall_seconds
+    session_start = time.time()
+    skipped = 0
+    bar = tqdm(total=opt.steps, initial=state.step, disable=rank != 0, dynamic_ncols=True, desc="train")
+    model.train()
+    loss_avg = None
+
+    def checkpoint(final: bool = False):
+        metrics = {name: evaluate_model(core, ds) for name, ds in val_sets.items()}
+        acc = sum(m["accuracy"] for m in metrics.values()) / max(1, len(metrics))
+        state.wall_seconds = time.time() - t0
+        m = dict(meta, steps=state.step, images_seen=state.images_seen, wall_seconds=round(state.wall_seconds),
+                 metrics=metrics, skipped_unreadable=skipped)
+        last = save_checkpoint(core, run / "last.safetensors", m)
+        torch.save({"optimizer": optimizer.state_dict(), "step": state.step, "images_seen": state.images_seen,
+                    "wall_seconds": state.wall_seconds}, run / "last.train.pt")
+        name = f"step{state.step:07d}-acc{acc:.4f}.safetensors"
+        state.best.append((acc, name))
+        state.best.sort(reverse=True)
+        if (acc, name) in state.best[: opt.keep_best]:
+            save_checkpoint(core, run / name, m)
+        for _, old in state.best[opt.keep_best:]:
+            (run / old).unlink(missing_ok=True)
+        state.best = state.best[: opt.keep_best]
+        with open(log_path, "a", newline="") as f:
+            csv.writer(f).writerow([state.step, "", f"{acc:.4f}", round(state.wall_seconds)])
+        plot_curves(log_path, run / "curves.png")
+        tqdm.write(f"step {state.step}: " + "  ".join(f"{k} acc {v['accuracy']:.3f} ned {v['ned']:.3f}"
+                                                     for k, v in metrics.items()))
+        return last
+
+    if rank == 0:
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(["step", "loss", "val_accuracy", "wall_seconds"])
+    for xs, ys, bad in loader:
+        skipped += bad
+        if xs is None:
+            continue
+        for g in optimizer.param_groups:
+            g["lr"] = lr_at(state.step, opt)
+        xs = xs.to(device, non_blocking=True)
+        if opt.channels_last:
+            xs = xs.contiguous(memory_format=torch.channels_last)
+        targets = core.tokenizer.encode(ys).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(xs, targets)
+        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(),
+                                                 ignore_index=core.tokenizer.pad)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(core.parameters(), opt.grad_clip)
+        optimizer.step()
+        state.step += 1
+        state.images_seen += len(ys) * world
+        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_avg:.3f}", lr=f"{lr_at(state.step, opt):.1e}")
+        if rank == 0 and state.step % 50 == 0:
+            with open(log_path, "a", newline="") as f:
+                csv.writer(f).writerow([state.step, f"{loss_avg:.4f}", "", round(time.time() - t0)])
+        out_of_time = False
+        if opt.max_minutes and state.step % 50 == 0:
+            flag = torch.tensor([float(time.time() - session_start > opt.max_minutes * 60)])
+            if world > 1:  # every process stops at the same step
+                distributed.all_reduce(flag, op=distributed.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if rank == 0 and (state.step % opt.val_every == 0 or state.step >= opt.steps):
+            checkpoint()
+        if out_of_time:
+            tqdm.write(f"stopping after --max-minutes {opt.max_minutes}")
+            break
+    bar.close()
+    if rank == 0 and state.step % opt.val_every != 0:
+        checkpoint(final=True)
+    if world > 1:
+        distributed.barrier()
+    return run

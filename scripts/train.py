@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Train a recognizer on a weighted mix of datasets.
+
+Examples:
+  python scripts/train.py --preset words --data synth-words
+  python scripts/train.py --preset words --data mjsynth:/data/mjsynth:0.7 synth-words:0.3
+  python scripts/train.py --preset digits --data svhn:/data/svhn:0.5 synth-digits:0.5
+  python scripts/train.py --restore saves/RUN/last.safetensors --data ...    # resume or fine-tune
+  torchrun --nproc_per_node=2 scripts/train.py --preset words --data synth-words   # multi-process
+
+Resuming: --restore with the same --data continues the run (optimizer, step); a different
+--data starts a fine-tune from those weights (the parent is recorded in the new checkpoints).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ocr.checkpoint import read_header  # noqa: E402
+from ocr.config import CHARSET_ALNUM_LOWER, PRESETS, preset  # noqa: E402
+from ocr.data import Materialized, build_dataset, parse_spec  # noqa: E402
+from ocr.trainer import TrainOptions, dist_info, train  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=PRESETS, default="words", help="model configuration (default: words)")
+    p.add_argument("--alnum", action="store_true", help="words: 36-class lower-case alphanumeric charset")
+    p.add_argument("--data", nargs="+", default=None,
+                   help="training datasets kind[:PATH][:WEIGHT][@SPLIT]; default synth-words / synth-digits")
+    p.add_argument("--val", nargs="*", default=None,
+                   help="validation datasets (default: 1000 held-out synthetic samples of the task)")
+    p.add_argument("--val-size", type=int, default=1000, help="samples per validation set (default 1000)")
+    p.add_argument("--restore", help="checkpoint to resume (same --data) or fine-tune from (other --data)")
+    p.add_argument("--steps", type=int, default=TrainOptions.steps)
+    p.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
+    p.add_argument("--lr", type=float, default=TrainOptions.lr)
+    p.add_argument("--warmup", type=int, default=TrainOptions.warmup)
+    p.add_argument("--val-every", type=int, default=TrainOptions.val_every)
+    p.add_argument("--keep-best", type=int, default=TrainOptions.keep_best)
+    p.add_argument("--workers", type=int, default=TrainOptions.workers, help="data-loading processes")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch default)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 autocast only where the CPU has native bf16 (AVX512-BF16/AMX) or on CUDA")
+    p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop cleanly after this many minutes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="saves", help="runs are written to OUT/<date-time>/ (default saves)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.restore:
+        cfg, _ = read_header(args.restore)
+    else:
+        cfg = preset(args.preset)
+        if args.alnum:
+            cfg.charset = CHARSET_ALNUM_LOWER
+    task_synth = "synth-words" if cfg.name == "words" else "synth-digits"
+    specs = [parse_spec(s) for s in (args.data or [task_synth])]
+    datasets = []
+    for i, s in enumerate(specs):
+        ds = build_dataset(s, cfg, seed=args.seed + 100 * i)
+        if hasattr(ds, "report") and dist_info()[0] == 0:
+            print(f"{s}: {ds.report}")
+        datasets.append(ds)
+    vals = {}
+    for i, v in enumerate(args.val if args.val is not None else [task_synth]):
+        vs = parse_spec(v)
+        # seed 10_000+: synthetic validation samples never coincide with training seeds
+        vals[str(vs.path or vs.kind)] = Materialized(build_dataset(vs, cfg, seed=10_000 + i), args.val_size)
+    opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                       val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
+                       threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
+                       max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out)
+    meta = {"data": [str(s) for s in specs], "val": list(vals)}
+    run = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
+    if dist_info()[0] == 0:
+        print(f"saved to {run}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
