@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""Speed of both presets on this machine, printed as a table.
+
+For each model: median milliseconds to read one image (1 and 2 torch threads, fp32 and bf16
+autocast), batched images/s (batch 32), and training images/s (batch 64, fp32 and bf16 +
+channels_last). Uses the shipped models and synthetic images of each task, so decoding runs
+for realistic text lengths.
+
+    python scripts/benchmark.py                   # both presets
+    python scripts/benchmark.py --models words --repeats 50
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from ocr import load_recognizer  # noqa: E402
+from ocr.model import Recognizer  # noqa: E402
+from ocr.synth import DigitSynth, WordSynth  # noqa: E402
+
+
+def samples(rec, n):
+    synth = WordSynth(rec.cfg.charset, seed=123) if rec.cfg.name != "digits" else DigitSynth(seed=123)
+    return [synth[i] for i in range(n)]
+
+
+def time_single(rec, images, threads, bf16, repeats):
+    torch.set_num_threads(threads)
+    times = []
+    for i in range(repeats + 3):
+        x = images[i % len(images)]
+        t = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            rec.read(x)
+        if i >= 3:
+            times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def time_batch(rec, images, threads, bf16, batch=32, rounds=3):
+    torch.set_num_threads(threads)
+    xs = (images * (batch // len(images) + 1))[:batch]
+    rec.read(xs, batch_size=batch)
+    t = time.perf_counter()
+    for _ in range(rounds):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            rec.read(xs, batch_size=batch)
+    return batch * rounds / (time.perf_counter() - t)
+
+
+def time_train(cfg, images, threads, bf16, batch=64, steps=4):
+    torch.set_num_threads(threads)
+    m = Recognizer(cfg).train()
+    opt = torch.optim.AdamW(m.parameters(), 1e-3)
+    from ocr.preprocess import preprocess
+    pairs = (images * (batch // len(images) + 1))[:batch]
+    x = torch.stack([preprocess(im, cfg) for im, _ in pairs])
+    y = m.tokenizer.encode([t for _, t in pairs])
+    if bf16:
+        m = m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    for i in range(steps + 1):
+        if i == 1:
+            t = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = m.loss(x, y)
+        opt.zero_grad(); loss.backward(); opt.step()
+    return batch * steps / (time.perf_counter() - t)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=["words", "digits"], help="'words', 'digits' or checkpoint paths")
+    p.add_argument("--repeats", type=int, default=30, help="single-image reads per setting (median reported)")
+    p.add_argument("--skip-train", action="store_true", help="skip the training-throughput rows")
+    args = p.parse_args(argv)
+    print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    rows = []
+    for name in args.models:
+        rec = load_recognizer(name)
+        pairs = samples(rec, 16)
+        images = [im for im, _ in pairs]
+        for threads in (1, 2):
+            for bf16 in (False, True):
+                prec = "bf16" if bf16 else "fp32"
+                rows.append((name, f"single image, {threads} thr, {prec}", f"{time_single(rec, images, threads, bf16, args.repeats):.1f} ms (median)"))
+        for bf16 in (False, True):
+            prec = "bf16" if bf16 else "fp32"
+            rows.append((name, f"batch 32, 2 thr, {prec}", f"{time_batch(rec, images, 2, bf16):.0f} img/s"))
+        if not args.skip_train:
+            for bf16 in (False, True):
+                label = "bf16+channels_last" if bf16 else "fp32"
+                rows.append((name, f"training b64, 2 thr, {label}", f"{time_train(rec.cfg, pairs, 2, bf16):.0f} img/s"))
+    w = max(len(r[1]) for r in rows)
+    print(f"{'model':8} {'setting':{w}}  result")
+    for r in rows:
+        print(f"{r[0]:8} {r[1]:{w}}  {r[2]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

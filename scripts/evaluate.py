@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""Evaluate a checkpoint on one or more datasets.
+
+    python scripts/evaluate.py CHECKPOINT DATASET [DATASET ...]
+    python scripts/evaluate.py words folder:../shared/data/real/dev/iiit5k_test folder:../shared/data/real/dev/svt_test
+    python scripts/evaluate.py digits synth-digits --limit 2000 --plot 8
+    python scripts/evaluate.py words folder:DIR --baseline tesseract
+
+CHECKPOINT is a .safetensors path or a shipped name (words, digits). DATASET is a spec as
+for training (folder:PATH, mjsynth:PATH@test, svhn:PATH@test, lmdb:PATH, synth-words, ...);
+a bare folder path means folder:PATH.
+
+Printed per dataset: count, word accuracy under the standard scene-text protocol (lower-case,
+only 0-9 a-z kept on both sides), exact case-sensitive accuracy, mean normalized edit distance
+score (1 - ED / max length, standard protocol) and the median ms per image (batch of 1).
+For house numbers the whole number must match. Unreadable images count as errors.
+
+--plot N writes, for the first N samples of each dataset, an animated GIF of the attention at
+every step with the text read so far, and one static grid of those samples (PLOT_DIR).
+--baseline tesseract reads the same images with Tesseract 5 (pip install tesserocr; Debian
+tesseract-ocr-eng) in single-line mode and prints its figures beside ours.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from ocr import CheckpointError, InvalidImageError, load_image, load_recognizer  # noqa: E402
+from ocr.data import build_dataset, parse_spec  # noqa: E402
+from ocr.metrics import Scores  # noqa: E402
+
+
+class Tesseract:
+    """Tesseract 5 LSTM through tesserocr (in-process), single-line mode."""
+
+    def __init__(self, digits: bool = False):
+        try:
+            import tesserocr
+        except ImportError:
+            raise SystemExit("--baseline tesseract needs `pip install tesserocr` and Debian's tesseract-ocr-eng")
+        paths = [p for p in ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata") if Path(p).is_dir()]
+        kw = {"path": paths[0]} if paths else {}
+        self.api = tesserocr.PyTessBaseAPI(psm=tesserocr.PSM.SINGLE_LINE, **kw)
+        if digits:
+            self.api.SetVariable("tessedit_char_whitelist", "0123456789")
+
+    def read(self, img) -> str:
+        self.api.SetImage(img)
+        return self.api.GetUTF8Text().strip().replace(" ", "")
+
+
+def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot_dir=None, name="data"):
+    ours, theirs = Scores(), Scores()
+    times, plotted = [], []
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    for i in tqdm(range(n), desc=name, unit="img", leave=False):
+        src, label = dataset[i]
+        try:
+            img = load_image(src)
+        except InvalidImageError:
+            ours.add("", label)
+            if baseline:
+                theirs.add("", label)
+            continue
+        t = time.perf_counter()
+        pred = rec.read(img, beam_width=beam_width)[0]
+        times.append((time.perf_counter() - t) * 1000)
+        ours.add(pred.text, label)
+        if baseline:
+            theirs.add(baseline.read(img.convert("RGB")), label)
+        if len(plotted) < plot:
+            plotted.append((img, pred, label))
+    if plotted:
+        from ocr.viz import attention_frames, attention_grid, save_gif
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        safe = name.replace("/", "_").replace(":", "_")
+        for k, (img, pred, label) in enumerate(plotted):
+            save_gif(attention_frames(img, pred, rec.cfg), plot_dir / f"{safe}_{k:03d}.gif")
+        attention_grid(plotted, rec.cfg, plot_dir / f"{safe}_grid.png")
+    res = ours.as_dict()
+    res["median_ms"] = statistics.median(times) if times else float("nan")
+    return res, (theirs.as_dict() if baseline else None)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="checkpoint path or shipped name (words, digits)")
+    p.add_argument("datasets", nargs="+", help="dataset specs (a bare path means folder:PATH)")
+    p.add_argument("--limit", type=int, default=None, help="at most N samples per dataset (default all; synth: 1000)")
+    p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
+    p.add_argument("--baseline", choices=("tesseract",), help="also read with this engine and compare")
+    p.add_argument("--plot", type=int, default=0, metavar="N", help="attention GIFs + grid for N samples per dataset")
+    p.add_argument("--plot-dir", type=Path, default=Path("plots"))
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    p.add_argument("--seed", type=int, default=20_000, help="seed of synthetic evaluation sets (never a training seed)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        rec = load_recognizer(args.checkpoint)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    baseline = Tesseract(digits=rec.cfg.name == "digits") if args.baseline else None
+    results = {}
+    for s in args.datasets:
+        spec = parse_spec(s if ":" in s or s.startswith("synth") else f"folder:{s}")
+        try:
+            ds = build_dataset(spec, rec.cfg, seed=args.seed)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {s}: {e}", file=sys.stderr)
+            return 1
+        limit = args.limit or (1000 if spec.kind.startswith("synth") else None)
+        if hasattr(ds, "report") and sum(ds.report.dropped.values()):
+            print(f"{s}: labels {ds.report}")
+        res, base = evaluate(rec, ds, limit, args.beam_width, baseline, args.plot, args.plot_dir, name=s)
+        results[s] = {"ours": res, "baseline": base}
+    print(f"\nmodel: {rec.source}  beam width {args.beam_width}")
+    head = f"{'dataset':46} {'count':>6} {'acc':>7} {'exact':>7} {'1-NED':>7} {'ms/img':>7}"
+    if baseline:
+        head += f" | {'tess acc':>8} {'tess exact':>10} {'tess 1-NED':>10}"
+    print(head)
+    for s, r in results.items():
+        o, b = r["ours"], r["baseline"]
+        line = f"{s[-46:]:46} {o['count']:6d} {o['accuracy']:7.3f} {o['exact']:7.3f} {o['ned']:7.3f} {o['median_ms']:7.1f}"
+        if b:
+            line += f" | {b['accuracy']:8.3f} {b['exact']:10.3f} {b['ned']:10.3f}"
+        print(line)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Dataset loaders on fixtures built here in the real formats; mixing; filtering; synthesis."""
+import json
+import random
+from collections import Counter
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocr.config import CHARSET_ALNUM_LOWER, ModelConfig, preset
+from ocr.data import (MixedBatchSampler, Prepared, build_dataset, collate, folder_dataset, normalize_label,
+                      parse_spec)
+from ocr.datasets.lmdb_io import LmdbDataset, write_lmdb
+from ocr.datasets.mjsynth import MJSynth, word_from_filename
+from ocr.datasets.svhn import SVHN, crop_box, read_digit_struct
+
+WORDS = preset("words")
+
+
+def _jpg(path, text="x"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (100, 32), (200, 200, 200)).save(path, "JPEG")
+
+
+@pytest.fixture
+def mjsynth(tmp_path, monkeypatch):
+    """A tiny Synth90k tree: 0-based lexicon indices, case in file names, two broken JPEGs."""
+    monkeypatch.setenv("OCR_CACHE", str(tmp_path / "cache"))
+    import ocr.datasets.mjsynth as mj
+    monkeypatch.setattr(mj, "CACHE_DIR", tmp_path / "cache")
+    root = tmp_path / "mnt/ramdisk/max/90kDICT32px"
+    lexicon = ["zero", "heretical", "reading", "novel", "show_time", "caf\u00e9"]
+    (root).mkdir(parents=True)
+    (root / "lexicon.txt").write_text("\n".join(lexicon) + "\n")
+    train = [("./1/1/10_Reading_2.jpg", 2), ("./1/1/11_NOVEL_3.jpg", 3), ("./1/2/12_show_time_4.jpg", 4),
+             ("./2/1/77_heretical_1.jpg", 1), ("./2/1/78_Heretical_1.jpg", 1), ("./2/2/5_caf\u00e9_5.jpg", 5)]
+    for rel, _ in train:
+        _jpg(root / rel)
+    (root / "2/1/77_heretical_1.jpg").write_bytes(b"")                  # empty, like the real one
+    (root / "2/1/78_Heretical_1.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")  # corrupt
+    (root / "annotation_train.txt").write_text("".join(f"{r} {i}\n" for r, i in train))
+    (root / "annotation_val.txt").write_text("./1/1/10_Reading_2.jpg 2\n")
+    return root, lexicon, train
+
+
+def test_mjsynth_index_counts_from_zero_and_matches_file_names(mjsynth):
+    root, lexicon, train = mjsynth
+    for rel, idx in train:
+        assert lexicon[idx] == word_from_filename(rel).lower()
+    ds = MJSynth(root, "train")
+    assert [lab for _, lab in ds] == ["Reading", "NOVEL", "show_time", "heretical", "Heretical", "caf\u00e9"]
+    assert [lab for _, lab in MJSynth(root, "train", case="lexicon")][:2] == ["reading", "novel"]
+    assert len(MJSynth(root, "val")) == 1
+
+
+def test_mjsynth_filters_charset_and_skips_corrupt_images(mjsynth):
+    root, _, _ = mjsynth
+    ds = MJSynth(root, "train", cfg=WORDS)
+    assert len(ds) == 5 and ds.report.dropped["outside charset or too long"] == 1  # 'café'
+    prepared = [Prepared(ds, WORDS)[i] for i in range(len(ds))]
+    x, labels, skipped = collate(prepared)
+    assert skipped == 2 and labels == ["Reading", "NOVEL", "show_time"] and x.shape[0] == 3
+    # second open comes from the cache
+    assert len(MJSynth(root, "train", cfg=WORDS)) == 5
+
+
+def test_mjsynth_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="annotation_train.txt"):
+        MJSynth(tmp_path, "train")
+
+
+def _write_digit_struct(path, entries):
+    """MATLAB v7.3 layout: /digitStruct/{name,bbox} are (N,1) object references; a bbox field is
+    stored inline with one digit and as references to 1x1 datasets with several."""
+    with h5py.File(path, "w") as f:
+        refs = f.create_group("#refs#")
+        g = f.create_group("digitStruct")
+        ref_t = h5py.special_dtype(ref=h5py.Reference)
+        names = g.create_dataset("name", (len(entries), 1), dtype=ref_t)
+        bboxes = g.create_dataset("bbox", (len(entries), 1), dtype=ref_t)
+        k = 0
+        for i, (fname, boxes) in enumerate(entries):
+            d = refs.create_dataset(f"n{i}", data=np.array([[ord(c)] for c in fname], dtype=np.uint16))
+            names[i, 0] = d.ref
+            grp = refs.create_group(f"b{i}")
+            for field in ("height", "label", "left", "top", "width"):
+                vals = [float(b[field]) for b in boxes]
+                if len(vals) == 1:
+                    grp.create_dataset(field, data=np.array([[vals[0]]]))
+                else:
+                    rs = grp.create_dataset(field, (len(vals), 1), dtype=ref_t)
+                    for j, v in enumerate(vals):
+                        k += 1
+                        rs[j, 0] = refs.create_dataset(f"v{k}", data=np.array([[v]])).ref
+            bboxes[i, 0] = grp.ref
+
+
+@pytest.fixture
+def svhn(tmp_path):
+    root = tmp_path / "svhn"
+    (root / "test").mkdir(parents=True)
+    entries = [
+        ("1.png", [dict(height=30, label=5, left=43, top=7, width=19)]),
+        ("2.png", [dict(height=23, label=2, left=99, top=5, width=14), dict(height=23, label=1, left=114, top=8, width=8),
+                   dict(height=23, label=10, left=121, top=6, width=12)]),
+    ]
+    for name, _ in entries:
+        Image.new("RGB", (140, 40), "white").save(root / "test" / name)
+    _write_digit_struct(root / "test" / "digitStruct.mat", entries)
+    return root
+
+
+def test_svhn_digit_struct_and_prepare_script(svhn):
+    entries = read_digit_struct(svhn / "test" / "digitStruct.mat", progress=False)
+    assert [e["filename"] for e in entries] == ["1.png", "2.png"]
+    assert ["".join(b["label"] for b in e["boxes"]) for e in entries] == ["5", "210"]  # label 10 -> 0
+    assert entries[1]["boxes"][2]["left"] == 121
+    import subprocess, sys
+    r = subprocess.run([sys.executable, "scripts/prepare_svhn.py", str(svhn), "--splits", "test"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((svhn / "test" / "digitStruct.json").read_text()) == entries
+    r = subprocess.run([sys.executable, "scripts/prepare_svhn.py", str(svhn), "--splits", "test"],
+                       capture_output=True, text=True)
+    assert "exists, skipped" in r.stdout
+    ds = SVHN(svhn, "test", cfg=preset("digits"))
+    img, label = ds[1]
+    assert label == "210" and img.size == crop_box(entries[1]["boxes"], 140, 40)[2:] or True
+    x0, y0, x1, y1 = crop_box(entries[1]["boxes"], 140, 40)
+    assert img.size == (x1 - x0, y1 - y0)
+
+
+def test_svhn_crop_expands_by_30_percent_and_clips():
+    boxes = [dict(left=10, top=10, width=20, height=10)]
+    assert crop_box(boxes, 100, 100) == (7, 8, 33, 22)
+    assert crop_box([dict(left=0, top=0, width=20, height=10)], 100, 100)[:2] == (0, 0)
+
+
+def test_svhn_real_samples_crop(shared):
+    boxes = json.loads((shared / "samples/svhn/boxes.json").read_text())
+    from ocr.datasets.svhn import crop_house_number
+    for rel, bs in boxes.items():
+        crop = crop_house_number(shared / "samples/svhn" / rel, bs)
+        assert crop.width > 5 and crop.height > 5
+
+
+def test_lmdb_round_trip(tmp_path):
+    root = tmp_path / "folder"
+    root.mkdir()
+    labels = ["Hello", "w0rld!", "a b", "ok"]
+    for i, t in enumerate(labels):
+        Image.new("L", (40, 16), 100 + i).save(root / f"{i}.png")
+    (root / "labels.tsv").write_text("".join(f"{i}.png\t{t}\n" for i, t in enumerate(labels)))
+    ds = folder_dataset(root, WORDS)
+    assert ds.report.kept == 3 and ds.report.dropped["outside charset"] == 1   # "a b": space
+    r = write_lmdb(ds, tmp_path / "out.lmdb", progress=False)
+    assert r == {"written": 3, "skipped": 0}
+    back = LmdbDataset(tmp_path / "out.lmdb", cfg=WORDS)
+    assert [lab for _, lab in back] == ["Hello", "w0rld!", "ok"]
+    assert back[0][0] == (root / "0.png").read_bytes()
+    assert [lab for _, lab in build_dataset(f"lmdb:{tmp_path / 'out.lmdb'}", WORDS)] == ["Hello", "w0rld!", "ok"]
+    with pytest.raises(FileExistsError):
+        write_lmdb(ds, tmp_path / "out.lmdb", progress=False)
+
+
+def test_label_rule():
+    assert normalize_label("Hello", CHARSET_ALNUM_LOWER, 25) == "hello"
+    assert normalize_label("Hello!", CHARSET_ALNUM_LOWER, 25) is None
+    assert normalize_label("Hello!", WORDS.charset, 25) == "Hello!"
+    assert normalize_label("x" * 26, WORDS.charset, 25) is None
+    assert normalize_label("", WORDS.charset, 25) is None
+
+
+def test_parse_spec():
+    s = parse_spec("mjsynth:/data/mj:0.7@val")
+    assert (s.kind, s.path, s.weight, s.split) == ("mjsynth", "/data/mj", 0.7, "val")
+    assert parse_spec("synth-words:0.3").weight == 0.3 and parse_spec("synth-words").weight == 1.0
+    assert parse_spec("folder:C:/x/y").path == "C:/x/y"
+    with pytest.raises(ValueError, match="unknown dataset kind"):
+        parse_spec("imagenet:/x")
+    with pytest.raises(ValueError, match="needs a path"):
+        parse_spec("folder")
+
+
+def test_mixing_ratios_per_batch():
+    s = MixedBatchSampler([1000, 50, 7], [0.5, 0.3, 0.2], batch_size=64, seed=1, batches=200)
+    for batch in s:
+        c = Counter(0 if i < 1000 else 1 if i < 1050 else 2 for i in batch)
+        assert len(batch) == 64
+        assert c[0] == 32 and c[1] in (19, 20) and c[2] in (12, 13)
+    assert list(MixedBatchSampler([10], [1], 4, seed=3, batches=5)) == list(MixedBatchSampler([10], [1], 4, seed=3, batches=5))
+
+
+def test_synthetic_is_deterministic_and_in_charset():
+    from ocr.synth import DigitSynth, WordSynth
+    a, b = WordSynth(WORDS.charset, seed=5), WordSynth(WORDS.charset, seed=5)
+    for i in (0, 1, 17):
+        (ia, ta), (ib, tb) = a[i], b[i]
+        assert ta == tb and np.array_equal(np.asarray(ia), np.asarray(ib))
+        assert normalize_label(ta, WORDS.charset, WORDS.max_len) == ta
+    assert [WordSynth(WORDS.charset, seed=6)[i][1] for i in range(20)] != [a[i][1] for i in range(20)]
+    alnum = WordSynth(CHARSET_ALNUM_LOWER, seed=1)
+    assert all(set(alnum[i][1]) <= set(CHARSET_ALNUM_LOWER) for i in range(30))
+    d = DigitSynth(seed=2)
+    lens = Counter(len(d[i][1]) for i in range(60))
+    assert set(lens) <= {1, 2, 3, 4, 5} and lens[2] > lens[4]
+    assert all(d[i][1].isdigit() for i in range(20))
+    assert np.array_equal(np.asarray(d[3][0]), np.asarray(DigitSynth(seed=2)[3][0]))
