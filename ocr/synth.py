@@ -140,10 +140,8 @@ def _warp(layers: Image.Image, rng: random.Random, rot: float, persp: float, cur
         amp = rng.uniform(0.05, 0.25) * h
         phase, freq = rng.uniform(0, 2 * math.pi), rng.uniform(0.5, 1.5) * math.pi / w
         shifts = (amp * np.sin(np.arange(w) * freq + phase)).astype(int)
-        out = np.zeros_like(a)
-        for x in range(w):
-            out[:, x] = np.roll(a[:, x], shifts[x], axis=0)
-        layers = Image.fromarray(out)
+        rows = (np.arange(h)[:, None] - shifts[None, :]) % h      # (h, w): source row of each pixel
+        layers = Image.fromarray(a[rows, np.arange(w)[None, :]])
     if rot and rng.random() < 0.5:
         layers = layers.rotate(rng.uniform(-rot, rot), Image.BILINEAR, expand=True)
         w, h = layers.size
@@ -171,6 +169,11 @@ def _draw_text(draw_layers: list[ImageDraw.ImageDraw], xy, text, font, spacing: 
     """
     fill, border = draw_layers
     x, y = xy
+    if not spacing and curve_y is None:  # fast path: one call for the whole string
+        if stroke:
+            border.text((x, y), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+        fill.text((x, y), text, font=font, fill=255)
+        return [fill.textbbox((x, y), text, font=font)]
     boxes = []
     for i, ch in enumerate(text):
         dy = curve_y(i) if curve_y else 0
@@ -264,7 +267,7 @@ class WordSynth:
         return self._fit("".join(rng.choice(pool) for _ in range(n)))
 
     def render(self, text: str, rng: random.Random) -> Image.Image:
-        font = _font(self.pick_font(rng), rng.randint(22, 56))
+        font = _font(self.pick_font(rng), rng.randint(18, 44))
         size = font.size
         stroke = rng.choice((1, 2, 3)) if rng.random() < 0.15 else 0
         spacing = rng.uniform(-0.05, 0.35) * size if rng.random() < 0.25 else 0.0

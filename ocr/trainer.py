@@ -54,6 +54,11 @@ class TrainState:
     best: list = field(default_factory=list)  # [(accuracy, path)]
 
 
+def is_synthetic(dataset) -> bool:
+    from .synth import DigitSynth, WordSynth
+    return isinstance(dataset, (WordSynth, DigitSynth))
+
+
 def cpu_has_bf16() -> bool:
     """bf16 autocast only pays off with native bf16 arithmetic (AVX512-BF16 / AMX)."""
     cap = torch.backends.cpu.get_cpu_capability()
@@ -170,7 +175,9 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
         run.mkdir(parents=True, exist_ok=True)
     log_path = run / "log.csv"
 
-    prepared = Prepared(ConcatDataset(datasets), cfg, train=True, augment=train_augment(cfg))
+    # synthetic data brings its own distortions; the torchvision augmentation is for real images
+    aug = train_augment(cfg)
+    prepared = ConcatDataset([Prepared(d, cfg, train=True, augment=None if is_synthetic(d) else aug) for d in datasets])
     remaining = max(0, opt.steps - state.step)
     sampler = MixedBatchSampler([len(d) for d in datasets], weights, opt.batch_size,
                                 seed=opt.seed + state.step, batches=remaining, rank=rank, world=world)

@@ -1,0 +1,17 @@
+"""The corrections store: what people corrected or confirmed in the demo, for fine-tuning.
+
+    from feedback import make_engine, session_factory, add_submission
+    Session = session_factory(make_engine())          # $OCR_FEEDBACK_DB or data/feedback.sqlite
+    with Session.begin() as s:
+        add_submission(s, image, "words", prediction, "Hello", model_id="words", model_version="1", client_id="x")
+"""
+from .db import ENV_VAR, make_engine, resolve_url, session_factory, upgrade_schema
+from .models import STATES, TASKS, Label, Sample, Submission
+from .store import (FeedbackError, Prediction, add_submission, conflicts, export_folder, export_lmdb,
+                    labelled_samples, set_state, stats, undo_submission, validate_text)
+
+__all__ = [
+    "ENV_VAR", "STATES", "TASKS", "FeedbackError", "Label", "Prediction", "Sample", "Submission", "add_submission",
+    "conflicts", "export_folder", "export_lmdb", "labelled_samples", "make_engine", "resolve_url", "session_factory",
+    "set_state", "stats", "undo_submission", "upgrade_schema", "validate_text",
+]

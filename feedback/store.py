@@ -1,0 +1,203 @@
+"""Store operations. Each takes a Session and is meant to run in one short transaction:
+
+    with Session.begin() as s:
+        sub = add_submission(s, image, "words", prediction, corrected_text="HELLO", ...)
+
+Text is validated (`validate_text`) and stored exactly as given; it only ever travels as a bound
+parameter, never inside SQL, and is never interpreted as HTML here.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ocr.config import preset
+from ocr.preprocess import load_image
+
+from .models import STATES, TASKS, Label, Sample, Submission, utcnow
+
+MAX_TEXT = {"words": preset("words").max_len, "digits": preset("digits").max_len}
+
+
+class FeedbackError(ValueError):
+    """A submission or review action was refused; the message says why (nothing was stored)."""
+
+
+def validate_text(text: str, task: str) -> str:
+    """Return the text to store, or raise FeedbackError. Leading/trailing spaces are removed."""
+    if task not in TASKS:
+        raise FeedbackError(f"unknown task {task!r}; expected one of {TASKS}")
+    if not isinstance(text, str):
+        raise FeedbackError("the correction must be text")
+    text = text.strip()
+    if not text:
+        raise FeedbackError("the correction is empty")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in text):
+        raise FeedbackError("the correction contains control or invisible characters")
+    if len(text) > MAX_TEXT[task]:
+        raise FeedbackError(f"the correction is longer than {MAX_TEXT[task]} characters")
+    charset = preset(task).charset
+    bad = sorted({c for c in text if c not in charset})
+    if bad:
+        what = "digits 0-9" if task == "digits" else "printable ASCII characters without spaces"
+        raise FeedbackError(f"the correction has characters the {task} model cannot read ({''.join(bad)!r}); "
+                            f"use {what}")
+    return text
+
+
+def normalized_png(image) -> tuple[bytes, int, int]:
+    """Image as the model reads it (EXIF-rotated, mode L or RGB) -> (PNG bytes, width, height)."""
+    img = load_image(image)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", optimize=False)
+    return buf.getvalue(), img.width, img.height
+
+
+def _get_or_create(session: Session, model, where: dict, create: dict):
+    obj = session.scalars(select(model).filter_by(**where)).first()
+    if obj is not None:
+        return obj, False
+    try:
+        with session.begin_nested():  # a concurrent writer may insert the same row first
+            obj = model(**where, **create)
+            session.add(obj)
+        return obj, True
+    except IntegrityError:
+        return session.scalars(select(model).filter_by(**where)).one(), False
+
+
+@dataclass
+class Prediction:
+    """What the model said (the store's view; ocr.Prediction fits)."""
+
+    text: str
+    confidence: float
+    char_confidences: list
+
+
+def add_submission(session: Session, image, task: str, prediction, corrected_text: str | None,
+                   model_id: str, model_version: str, client_id: str) -> Submission:
+    """Record a correction (corrected_text) or a confirmation (corrected_text None or == prediction).
+
+    The image is stored once per task (by the SHA-256 of its normalized PNG); the same text for
+    the same image increments that label's count.
+    """
+    confirmed = corrected_text is None or corrected_text.strip() == prediction.text
+    text = validate_text(prediction.text if corrected_text is None else corrected_text, task)
+    client_id = (client_id or "anonymous")[:64]
+    png, w, h = normalized_png(image)
+    sha = hashlib.sha256(png).hexdigest()
+    sample, _ = _get_or_create(session, Sample, {"task": task, "sha256": sha}, {"png": png, "width": w, "height": h})
+    session.flush()
+    label, created = _get_or_create(session, Label, {"sample_id": sample.id, "text": text},
+                                    {"count": 1, "state": "pending"})
+    if not created:
+        session.execute(update(Label).where(Label.id == label.id).values(count=Label.count + 1, updated_at=utcnow()))
+    session.flush()
+    sub = Submission(sample_id=sample.id, label_id=label.id, model_id=str(model_id)[:200],
+                     model_version=str(model_version)[:200], prediction=prediction.text,
+                     confidence=float(prediction.confidence),
+                     char_confidences=[float(c) for c in prediction.char_confidences],
+                     corrected_text=text, confirmed=confirmed, client_id=client_id)
+    session.add(sub)
+    session.flush()
+    return sub
+
+
+def undo_submission(session: Session, submission_id: int, client_id: str) -> Submission:
+    """Take back one's own submission: its label's count drops (and the label goes at zero)."""
+    sub = session.get(Submission, submission_id)
+    if sub is None or sub.client_id != (client_id or "anonymous")[:64]:
+        raise FeedbackError("no such submission from this page")
+    if sub.undone_at is not None:
+        raise FeedbackError("this submission was already undone")
+    sub.undone_at = utcnow()
+    label = session.get(Label, sub.label_id)
+    session.execute(update(Label).where(Label.id == label.id).values(count=Label.count - 1, updated_at=utcnow()))
+    session.flush()
+    session.refresh(label)
+    if label.count <= 0 and label.state == "pending":
+        label.state = "rejected"
+    return sub
+
+
+def set_state(session: Session, label_id: int, state: str) -> Label:
+    """Review: accept or reject a label. Accepting one label of a sample rejects its rivals."""
+    if state not in STATES:
+        raise FeedbackError(f"state must be one of {STATES}")
+    label = session.get(Label, label_id)
+    if label is None:
+        raise FeedbackError(f"no label with id {label_id}")
+    label.state = state
+    if state == "accepted":
+        session.execute(update(Label).where(Label.sample_id == label.sample_id, Label.id != label.id,
+                                            Label.state != "rejected").values(state="rejected", updated_at=utcnow()))
+    session.flush()
+    return label
+
+
+def conflicts(session: Session, task: str | None = None) -> list[int]:
+    """Sample ids with more than one label still in play (pending or accepted)."""
+    q = (select(Label.sample_id).join(Sample).where(Label.state != "rejected")
+         .group_by(Label.sample_id).having(func.count(Label.id) > 1))
+    if task:
+        q = q.where(Sample.task == task)
+    return list(session.scalars(q))
+
+
+def stats(session: Session) -> dict:
+    """{task: {state: number of labels}, plus samples, submissions and conflicts per task}."""
+    out: dict = {}
+    rows = session.execute(select(Sample.task, Label.state, func.count(Label.id)).join(Label).group_by(Sample.task, Label.state))
+    for task, state, n in rows:
+        out.setdefault(task, {s: 0 for s in STATES})[state] = n
+    for task, n in session.execute(select(Sample.task, func.count(Sample.id)).group_by(Sample.task)):
+        out.setdefault(task, {s: 0 for s in STATES})["samples"] = n
+    for task, n in session.execute(select(Sample.task, func.count(Submission.id)).join(Submission).group_by(Sample.task)):
+        out[task]["submissions"] = n
+    for task in out:
+        out[task]["conflicts"] = len(conflicts(session, task))
+    return out
+
+
+def labelled_samples(session: Session, task: str, states=("accepted",), exclude_conflicts: bool = True):
+    """[(label id, PNG bytes, text)] for one task, oldest first. Conflicting samples are left out."""
+    bad = set(conflicts(session, task)) if exclude_conflicts else set()
+    q = (select(Label.id, Sample.png, Label.text, Sample.id).join(Sample)
+         .where(Sample.task == task, Label.state.in_(states), Label.count > 0).order_by(Label.id))
+    return [(lid, png, text) for lid, png, text, sid in session.execute(q) if sid not in bad]
+
+
+def export_folder(session: Session, task: str, out: str | Path, states=("accepted",)) -> int:
+    """Write PNGs and labels.tsv (relative/path<TAB>label) to a new folder; returns the count."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "labels.tsv").exists():
+        raise FeedbackError(f"{out}/labels.tsv exists: choose a new folder")
+    (out / "images").mkdir(exist_ok=True)
+    lines = []
+    for lid, png, text in labelled_samples(session, task, states):
+        name = f"images/{lid:08d}.png"
+        (out / name).write_bytes(png)
+        lines.append(f"{name}\t{text}")
+    (out / "labels.tsv").write_text("".join(l + "\n" for l in lines), encoding="utf-8")
+    return len(lines)
+
+
+def export_lmdb(session: Session, task: str, out: str | Path, states=("accepted",)) -> int:
+    from ocr.datasets.lmdb_io import write_lmdb
+
+    items = [(png, text) for _, png, text in labelled_samples(session, task, states)]
+    return write_lmdb(items, out, progress=False)["written"]
+
+
+def image_of(session: Session, sample_id: int) -> Image.Image:
+    return Image.open(io.BytesIO(session.get(Sample, sample_id).png))
