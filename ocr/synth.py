@@ -42,6 +42,18 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
+@functools.lru_cache(maxsize=None)
+def font_chars(path: str) -> frozenset:
+    """Characters the font has glyphs for (read once per font and process)."""
+    from fontTools.ttLib import TTFont
+
+    try:
+        with TTFont(path, lazy=True, fontNumber=0) as f:
+            return frozenset(chr(c) for c in (f.getBestCmap() or {}))
+    except Exception:
+        return frozenset()
+
+
 class FontPicker:
     """Chooses fonts at random, drawing decorative collections (fonts-aenigma) at a set rate."""
 
@@ -54,8 +66,17 @@ class FontPicker:
             self.plain, self.fancy = self.fancy, []
         self.rate = decorative_rate if self.fancy else 0.0
 
-    def __call__(self, rng: random.Random) -> str:
-        return rng.choice(self.fancy if rng.random() < self.rate else self.plain)
+    def __call__(self, rng: random.Random, text: str = "") -> str:
+        """A random font that has a glyph for every character of `text` (never a missing-glyph box)."""
+        need = set(text)
+        for _ in range(30):
+            path = rng.choice(self.fancy if rng.random() < self.rate else self.plain)
+            if need <= font_chars(path):
+                return path
+        for path in self.plain + self.fancy:  # rare characters: first font that has them all
+            if need <= font_chars(path):
+                return path
+        raise ValueError(f"no font can draw {text!r}")
 
 
 def _luma(c) -> float:
@@ -267,7 +288,7 @@ class WordSynth:
         return self._fit("".join(rng.choice(pool) for _ in range(n)))
 
     def render(self, text: str, rng: random.Random) -> Image.Image:
-        font = _font(self.pick_font(rng), rng.randint(18, 44))
+        font = _font(self.pick_font(rng, text), rng.randint(18, 44))
         size = font.size
         stroke = rng.choice((1, 2, 3)) if rng.random() < 0.15 else 0
         spacing = rng.uniform(-0.05, 0.35) * size if rng.random() < 0.25 else 0.0
@@ -331,7 +352,7 @@ class DigitSynth:
         return self.render(text, rng), text
 
     def render(self, text: str, rng: random.Random) -> Image.Image:
-        font = _font(self.pick_font(rng), rng.randint(24, 64))
+        font = _font(self.pick_font(rng, text + "0123456789ABCDEFabcdef"), rng.randint(24, 64))
         size = font.size
         spacing = rng.uniform(-0.05, 0.4) * size
         stroke = rng.choice((1, 2)) if rng.random() < 0.1 else 0

@@ -1,0 +1,1 @@
+"""What the Gradio demo does, without the UI: reading, attention views, saving corrections."""

@@ -1,0 +1,118 @@
+"""The demo's logic, independent of Gradio so it can be tested directly.
+
+    svc = DemoService(models, Session)
+    reading = svc.recognize(image, "words")        # Reading: prediction, frames, GIF, timings
+    sub_id, msg = svc.save(image, "words", "HELLO", client_id)
+
+All user-facing failures raise UserError with a message for the page.
+"""
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ocr import InvalidImageError, load_image, load_recognizer
+from ocr.checkpoint import CheckpointError
+from ocr.viz import attention_frames, save_gif
+
+from feedback import FeedbackError, add_submission, undo_submission
+
+TASKS = ("words", "digits")
+TASK_LABELS = {"words": "Word (cropped)", "digits": "House number"}
+
+
+class UserError(Exception):
+    """Something the person in front of the page must fix; the message says what."""
+
+
+class Models:
+    """Loads each task's recognizer once, on first use, and shares it between requests."""
+
+    def __init__(self, sources: dict[str, str] | None = None):
+        self.sources = {t: t for t in TASKS} | (sources or {})
+        self._models: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, task: str):
+        if task not in TASKS:
+            raise UserError(f"Unknown task {task!r}: choose 'words' or 'digits'.")
+        with self._lock:
+            if task not in self._models:
+                try:
+                    self._models[task] = load_recognizer(self.sources[task])
+                except CheckpointError as e:
+                    raise UserError(f"The {task} model could not be loaded: {e}") from None
+            return self._models[task]
+
+
+@dataclass
+class Reading:
+    prediction: object
+    frames: list
+    gif: bytes
+    read_ms: float
+    render_ms: float
+    image: object = field(repr=False, default=None)
+
+    @property
+    def gif_data_uri(self) -> str:
+        return "data:image/gif;base64," + base64.b64encode(self.gif).decode("ascii")
+
+
+def confidence_spans(pred) -> list[tuple[str, str]]:
+    """Characters tagged high / medium / low confidence, for highlighting."""
+    out = []
+    for c, p in zip(pred.text, pred.char_confidences):
+        out.append((c, "high" if p >= 0.9 else "medium" if p >= 0.5 else "low"))
+    return out
+
+
+class DemoService:
+    def __init__(self, models: Models, Session):
+        self.models = models
+        self.Session = Session
+
+    def _image(self, image):
+        if image is None or (isinstance(image, str) and not image):
+            raise UserError("Please give an image first (upload, paste, webcam or an example).")
+        try:
+            return load_image(image)
+        except InvalidImageError as e:
+            raise UserError(f"This file cannot be read as an image: {e}.") from None
+
+    def recognize(self, image, task: str, beam_width: int = 1) -> Reading:
+        rec = self.models.get(task)
+        img = self._image(image)
+        t0 = time.perf_counter()
+        pred = rec.read(img, beam_width=beam_width)[0]
+        t1 = time.perf_counter()
+        frames = attention_frames(img, pred, rec.cfg)
+        gif = save_gif(frames)
+        t2 = time.perf_counter()
+        return Reading(pred, frames, gif, (t1 - t0) * 1000, (t2 - t1) * 1000, img)
+
+    def save(self, image, task: str, corrected_text: str | None, client_id: str) -> tuple[int, str]:
+        """Store a correction (or, with corrected_text None, a confirmation). -> (submission id, message)."""
+        rec = self.models.get(task)
+        img = self._image(image)
+        pred = rec.read(img)[0]  # record what the model says about exactly this image
+        version = f"{rec.meta.get('steps', 'untrained')} steps"
+        try:
+            with self.Session.begin() as s:
+                sub = add_submission(s, img, task, pred, corrected_text, model_id=rec.source or task,
+                                     model_version=version, client_id=client_id)
+                sid, text, confirmed = sub.id, sub.corrected_text, sub.confirmed
+        except FeedbackError as e:
+            raise UserError(f"Not saved: {e}.") from None
+        what = "Confirmed" if confirmed else "Saved correction"
+        return sid, f"{what} #{sid}: {text!r}"
+
+    def undo(self, submission_id: int, client_id: str) -> str:
+        try:
+            with self.Session.begin() as s:
+                undo_submission(s, submission_id, client_id)
+        except FeedbackError as e:
+            raise UserError(f"Cannot undo: {e}.") from None
+        return f"Undid #{submission_id}."
