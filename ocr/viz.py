@@ -5,6 +5,7 @@ attention map (feat_h x feat_w) lines up exactly with what the encoder saw.
 """
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import Image, ImageDraw
 from .config import ModelConfig
 from .preprocess import preprocess, to_pil
 
-DISPLAY_H = 96
+DISPLAY_H = 80
 
 
 def network_view(image, cfg: ModelConfig, height: int = DISPLAY_H) -> Image.Image:
@@ -24,14 +25,20 @@ def network_view(image, cfg: ModelConfig, height: int = DISPLAY_H) -> Image.Imag
     return img.resize((w, height), Image.BICUBIC)
 
 
-def overlay(view: Image.Image, attn: np.ndarray, alpha: float = 0.5) -> Image.Image:
-    """view (RGB) + one attention map (feat_h, feat_w) -> heat-map blend of the same size."""
+@functools.lru_cache(maxsize=1)
+def _jet() -> np.ndarray:
+    """matplotlib's 'jet' colour map as a (256, 3) uint8 lookup table."""
     from matplotlib import colormaps
 
+    return (colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+
+
+def overlay(view: Image.Image, attn: np.ndarray, alpha: float = 0.5) -> Image.Image:
+    """view (RGB) + one attention map (feat_h, feat_w) -> heat-map blend of the same size."""
     a = attn.astype(np.float32)
     a = a / a.max() if a.max() > 0 else a
-    heat = Image.fromarray(a, "F").resize(view.size, Image.BICUBIC)
-    rgb = (colormaps["jet"](np.clip(np.asarray(heat), 0, 1))[:, :, :3] * 255).astype(np.uint8)
+    heat = np.asarray(Image.fromarray(a, "F").resize(view.size, Image.BILINEAR))
+    rgb = _jet()[(np.clip(heat, 0, 1) * 255).astype(np.uint8)]
     return Image.blend(view, Image.fromarray(rgb), alpha)
 
 
