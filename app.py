@@ -129,7 +129,7 @@ def build_demo(svc: DemoService) -> gr.Blocks:
             raise gr.Error(str(e)) from None
 
     with gr.Blocks(title="Read text in photos", analytics_enabled=False) as demo:
-        client_id = gr.State(lambda: uuid.uuid4().hex)
+        client_id = gr.State("")
         frames = gr.State([])
         recent = gr.State([])
         gr.Markdown("# Read text in photos\nAn attention-based recognizer: it reads one character at a time "
@@ -165,6 +165,7 @@ def build_demo(svc: DemoService) -> gr.Blocks:
         with gr.Tab("About"):
             gr.Markdown(about_markdown(svc), elem_id="about")
 
+        demo.load(lambda: uuid.uuid4().hex, None, client_id, api_visibility="private")  # anonymous id per tab
         outs = [transcript, info, anim, step, step_img, frames, correction]
         read_btn.click(read, [image, task], outs, api_visibility="private")
         image.upload(read, [image, task], outs, api_visibility="private")
@@ -192,6 +193,9 @@ def make_service(db: str | None = None, words: str = "words", digits: str = "dig
     from feedback import make_engine, session_factory
     from webapp.service import Models
 
+    from ocr.viz import _jet
+
+    _jet()  # import matplotlib's colour maps now, not during the first visitor's request
     return DemoService(Models({"words": words, "digits": digits}), session_factory(make_engine(db)))
 
 

@@ -229,16 +229,25 @@ def parse_spec(text: str) -> Spec:
     return Spec(kind, rest or None, weight, split)
 
 
-def build_dataset(spec: Spec | str, cfg: ModelConfig, seed: int = 0, length: int | None = None):
-    """Spec -> (image, label) dataset, with labels filtered by the charset rule."""
+def build_dataset(spec: Spec | str, cfg: ModelConfig, seed: int = 0, length: int | None = None,
+                  font_dirs: tuple[str, ...] = ()):
+    """Spec -> (image, label) dataset, with labels filtered by the charset rule.
+
+    font_dirs: extra font folders for the synthetic kinds (searched with the system fonts).
+    """
     if isinstance(spec, str):
         spec = parse_spec(spec)
-    if spec.kind == "synth-words":
-        from .synth import WordSynth
-        return WordSynth(cfg.charset, seed=seed, max_len=cfg.max_len, **({"length": length} if length else {}))
-    if spec.kind == "synth-digits":
-        from .synth import DigitSynth
-        return DigitSynth(seed=seed, max_len=cfg.max_len, **({"length": length} if length else {}))
+    if spec.kind in ("synth-words", "synth-digits"):
+        import string
+
+        from .fonts import find_fonts
+        from .synth import DigitSynth, WordSynth
+        kw = {"length": length} if length else {}
+        if spec.kind == "synth-words":
+            fonts = find_fonts(tuple(font_dirs), required=string.ascii_letters + string.digits) if font_dirs else None
+            return WordSynth(cfg.charset, fonts=fonts, seed=seed, max_len=cfg.max_len, **kw)
+        fonts = find_fonts(tuple(font_dirs), required=string.digits) if font_dirs else None
+        return DigitSynth(fonts=fonts, seed=seed, max_len=cfg.max_len, **kw)
     if spec.kind == "folder":
         return folder_dataset(spec.path, cfg)
     if spec.kind == "mjsynth":

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: bf16 autocast only where the CPU has native bf16 (AVX512-BF16/AMX) or on CUDA")
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop cleanly after this many minutes")
+    p.add_argument("--fonts", action="append", default=[], metavar="DIR",
+                   help="extra font folder for synthetic data (repeatable; system and matplotlib fonts are also used)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="saves", help="runs are written to OUT/<date-time>/ (default saves)")
     return p
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     specs = [parse_spec(s) for s in (args.data or [task_synth])]
     datasets = []
     for i, s in enumerate(specs):
-        ds = build_dataset(s, cfg, seed=args.seed + 100 * i)
+        ds = build_dataset(s, cfg, seed=args.seed + 100 * i, font_dirs=tuple(args.fonts))
         if hasattr(ds, "report") and dist_info()[0] == 0:
             print(f"{s}: {ds.report}")
         datasets.append(ds)
@@ -72,7 +74,7 @@ def main(argv=None) -> int:
     for i, v in enumerate(args.val if args.val is not None else [task_synth]):
         vs = parse_spec(v)
         # seed 10_000+: synthetic validation samples never coincide with training seeds
-        vals[str(vs.path or vs.kind)] = Materialized(build_dataset(vs, cfg, seed=10_000 + i), args.val_size)
+        vals[str(vs.path or vs.kind)] = Materialized(build_dataset(vs, cfg, seed=10_000 + i, font_dirs=tuple(args.fonts)), args.val_size)
     opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,

@@ -143,6 +143,8 @@ def test_svhn_real_samples_crop(shared):
     for rel, bs in boxes.items():
         crop = crop_house_number(shared / "samples/svhn" / rel, bs)
         assert crop.width > 5 and crop.height > 5
+    ds = SVHN(shared / "samples/svhn", cfg=preset("digits"))  # loose folder with boxes.json
+    assert [lab for _, lab in ds] == [l.split("\t")[1] for l in (shared / "samples/svhn/labels.tsv").read_text().splitlines()]
 
 
 def test_lmdb_round_trip(tmp_path):

@@ -2,6 +2,7 @@
 
     ROOT/{train,test,extra}/N.png + digitStruct.mat      as distributed (MATLAB v7.3 = HDF5)
     ROOT/{split}/digitStruct.json                          written once by scripts/prepare_svhn.py
+    DIR/boxes.json                                         or a loose folder: {"path.png": [boxes]}
 
 digitStruct.mat holds /digitStruct/name and /digitStruct/bbox as object references. A bbox
 group has fields height/label/left/top/width; with one digit each field stores the value
@@ -85,11 +86,17 @@ class SVHN(Dataset):
     """(cropped PIL image, digits) samples of one prepared SVHN split."""
 
     def __init__(self, root: str | Path, split: str = "train", cfg: ModelConfig | None = None):
-        self.dir = Path(root) / split
-        js = self.dir / "digitStruct.json"
-        if not js.is_file():
-            raise FileNotFoundError(f"{js} not found: run `python scripts/prepare_svhn.py {root}` first")
-        entries = json.loads(js.read_text())
+        root = Path(root)
+        if (root / "boxes.json").is_file():  # a loose folder: {"relative/path.png": [boxes...]}
+            self.dir = root
+            boxes = json.loads((root / "boxes.json").read_text())
+            entries = [{"filename": k, "boxes": [dict(b, label=str(b["label"])) for b in v]} for k, v in boxes.items()]
+        else:
+            self.dir = root / split
+            js = self.dir / "digitStruct.json"
+            if not js.is_file():
+                raise FileNotFoundError(f"{js} not found: run `python scripts/prepare_svhn.py {root}` first")
+            entries = json.loads(js.read_text())
         self.report = FilterReport()
         self.items = []
         for e in entries:
