@@ -58,6 +58,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-minutes", type=float, default=0.0)
     p.add_argument("--out", default="saves/finetune")
     p.add_argument("--promote", action="store_true", help="replace the shipped default if not worse on validation")
+    p.add_argument("--promote-to", type=Path, default=None,
+                   help="where --promote writes (default data/models/<task>.safetensors)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -125,7 +127,7 @@ def main(argv=None) -> int:
     print(f"new checkpoint: {best}")
     if args.promote:
         if mean(after) >= mean(before):
-            target = SHIPPED[args.task]
+            target = args.promote_to or SHIPPED[args.task]
             if target.exists():
                 shutil.copy2(target, target.with_suffix(".previous.safetensors"))
             new_meta = dict(new_meta, promoted_from=str(best), validation_before=before, validation_after=after)
