@@ -213,7 +213,9 @@ def parse_spec(text: str) -> Spec:
     weight = 1.0
     head, _, tail = rest.rpartition(":")
     try:
-        if tail and (head or kind in KINDS_NO_PATH):
+        # the last field is a weight when something precedes it, or when the kind needs no path
+        # ("synth-words:0.3", "feedback:0.2"; "feedback:DB:0.2" names a database)
+        if tail and (head or kind in KINDS_NO_PATH or kind == "feedback"):
             weight, rest = float(tail), head
     except ValueError:
         pass

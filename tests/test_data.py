@@ -179,6 +179,10 @@ def test_parse_spec():
     assert (s.kind, s.path, s.weight, s.split) == ("mjsynth", "/data/mj", 0.7, "val")
     assert parse_spec("synth-words:0.3").weight == 0.3 and parse_spec("synth-words").weight == 1.0
     assert parse_spec("folder:C:/x/y").path == "C:/x/y"
+    f = parse_spec("feedback:0.2")
+    assert (f.path, f.weight) == (None, 0.2)
+    f = parse_spec("feedback:/tmp/db.sqlite:0.3")
+    assert (f.path, f.weight) == ("/tmp/db.sqlite", 0.3)
     with pytest.raises(ValueError, match="unknown dataset kind"):
         parse_spec("imagenet:/x")
     with pytest.raises(ValueError, match="needs a path"):
