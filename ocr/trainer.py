@@ -192,7 +192,7 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     model.train()
     loss_avg = None
 
-    def checkpoint(final: bool = False):
+    def checkpoint():
         metrics = {name: evaluate_model(core, ds) for name, ds in val_sets.items()}
         acc = sum(m["accuracy"] for m in metrics.values()) / max(1, len(metrics))
         state.wall_seconds = time.time() - t0
@@ -258,7 +258,7 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
             break
     bar.close()
     if rank == 0 and state.step % opt.val_every != 0:
-        checkpoint(final=True)
+        checkpoint()
     if world > 1:
         distributed.barrier()
     return run
