@@ -60,6 +60,12 @@ def save_checkpoint(model: Recognizer, path: str | Path, meta: dict | None = Non
 
 def read_header(path: str | Path) -> tuple[ModelConfig, dict]:
     """(config, meta) of a checkpoint without building the model."""
+    cfg, meta, _ = _read_header(path)
+    return cfg, meta
+
+
+def _read_header(path: str | Path) -> tuple[ModelConfig, dict, str | None]:
+    """(config, meta, stored sha256)."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -77,21 +83,17 @@ def read_header(path: str | Path) -> tuple[ModelConfig, dict]:
         meta = json.loads(header.get("meta", "{}"))
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path} has a broken config: {e}") from None
-    return cfg, meta
+    return cfg, meta, header.get("sha256")
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[Recognizer, dict]:
     """-> (model in eval mode, fp32, meta). Raises CheckpointError on any problem."""
     path = Path(path)
-    cfg, meta = read_header(path)
+    cfg, meta, expected = _read_header(path)
     try:
         sd = load_file(str(path), device=map_location)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} is truncated or corrupt ({e})") from None
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        expected = (f.metadata() or {}).get("sha256")
     if expected != _digest({k: v.cpu() for k, v in sd.items()}):
         raise CheckpointError(f"{path} failed its integrity check (weights changed after saving)")
     model = Recognizer(cfg)
