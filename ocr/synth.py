@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .fonts import find_fonts
+from .fonts import find_fonts, legibility
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 LEXICON = DATA_DIR / "lexicon.txt"
@@ -55,26 +55,36 @@ def font_chars(path: str) -> frozenset:
 
 
 class FontPicker:
-    """Chooses fonts at random, drawing decorative collections (fonts-aenigma) at a set rate."""
+    """Chooses fonts at random, drawing decorative collections (fonts-aenigma) at a set rate.
+
+    A font is used for a text only if it draws every character of it legibly
+    (`ocr.fonts.legibility`): a decorative font whose "7" is a heart never labels a heart "7".
+    """
 
     DECORATIVE = ("/aenigma/",)
 
     def __init__(self, fonts: tuple[str, ...], decorative_rate: float = 0.2):
-        self.plain = [f for f in fonts if not any(d in f for d in self.DECORATIVE)]
-        self.fancy = [f for f in fonts if any(d in f for d in self.DECORATIVE)]
+        self.legible = legibility(fonts)
+        usable = [f for f in fonts if self.legible[f]] or list(fonts)
+        self.plain = [f for f in usable if not any(d in f for d in self.DECORATIVE)]
+        self.fancy = [f for f in usable if any(d in f for d in self.DECORATIVE)]
         if not self.plain:
             self.plain, self.fancy = self.fancy, []
         self.rate = decorative_rate if self.fancy else 0.0
 
-    def __call__(self, rng: random.Random, text: str = "") -> str:
-        """A random font that has a glyph for every character of `text` (never a missing-glyph box)."""
-        need = set(text)
+    def __call__(self, rng: random.Random, text: str = "", extra: str = "") -> str:
+        """A random font that draws every character of `text` legibly and has a glyph for each
+        character of `extra` (distractors; never a missing-glyph box)."""
+        need, also = set(text), set(extra)
         for _ in range(30):
             path = rng.choice(self.fancy if rng.random() < self.rate else self.plain)
-            if need <= font_chars(path):
+            if need <= self.legible[path] and also <= font_chars(path):
                 return path
         for path in self.plain + self.fancy:  # rare characters: first font that has them all
-            if need <= font_chars(path):
+            if need <= self.legible[path] and also <= font_chars(path):
+                return path
+        for path in self.plain + self.fancy:  # no font draws them recognizably: any that has them
+            if need | also <= font_chars(path):
                 return path
         raise ValueError(f"no font can draw {text!r}")
 
@@ -352,7 +362,7 @@ class DigitSynth:
         return self.render(text, rng), text
 
     def render(self, text: str, rng: random.Random) -> Image.Image:
-        font = _font(self.pick_font(rng, text + "0123456789ABCDEFabcdef"), rng.randint(24, 64))
+        font = _font(self.pick_font(rng, text, extra="0123456789ABCDEFabcdef"), rng.randint(24, 64))
         size = font.size
         spacing = rng.uniform(-0.05, 0.4) * size
         stroke = rng.choice((1, 2)) if rng.random() < 0.1 else 0
