@@ -17,6 +17,8 @@ For house numbers the whole number must match. Unreadable images count as errors
 
 --plot N writes, for the first N samples of each dataset, an animated GIF of the attention at
 every step with the text read so far, and one static grid of those samples (PLOT_DIR).
+--errors N lists the first N misreads of each dataset and draws them, with the attention of every
+step, in PLOT_DIR/<dataset>_errors_*.png: where to look first when a figure is lower than expected.
 --baseline tesseract reads the same images with Tesseract 5 (pip install tesserocr; Debian
 tesseract-ocr-eng) in single-line mode and prints its figures beside ours.
 """
@@ -36,7 +38,7 @@ from tqdm import tqdm  # noqa: E402
 
 from ocr import CheckpointError, InvalidImageError, load_image, load_recognizer  # noqa: E402
 from ocr.data import build_dataset, parse_spec  # noqa: E402
-from ocr.metrics import Scores  # noqa: E402
+from ocr.metrics import Scores, standard  # noqa: E402
 
 
 class Tesseract:
@@ -58,9 +60,11 @@ class Tesseract:
         return self.api.GetUTF8Text().strip().replace(" ", "")
 
 
-def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot_dir=None, name="data"):
+def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot_dir=None, name="data",
+             errors=0):
+    """-> (our scores, the baseline's or None, [(label, prediction)] of the first `errors` misreads)."""
     ours, theirs = Scores(), Scores()
-    times, plotted = [], []
+    times, plotted, wrong = [], [], []
     n = len(dataset) if limit is None else min(limit, len(dataset))
     for i in tqdm(range(n), desc=name, unit="img", leave=False):
         src, label = dataset[i]
@@ -75,20 +79,25 @@ def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot
         pred = rec.read(img, beam_width=beam_width)[0]
         times.append((time.perf_counter() - t) * 1000)
         ours.add(pred.text, label)
+        if len(wrong) < errors and standard(pred.text) != standard(label):
+            wrong.append((img, pred, label))
         if baseline:
             theirs.add(baseline.read(img.convert("RGB")), label)
         if len(plotted) < plot:
             plotted.append((img, pred, label))
-    if plotted:
-        from ocr.viz import attention_frames, attention_grid, save_gif
+    from ocr.viz import attention_frames, attention_grid, save_gif
+    safe = name.replace("/", "_").replace(":", "_")
+    if plotted or wrong:
         plot_dir.mkdir(parents=True, exist_ok=True)
-        safe = name.replace("/", "_").replace(":", "_")
-        for k, (img, pred, label) in enumerate(plotted):
-            save_gif(attention_frames(img, pred, rec.cfg), plot_dir / f"{safe}_{k:03d}.gif")
+    for k, (img, pred, label) in enumerate(plotted):
+        save_gif(attention_frames(img, pred, rec.cfg), plot_dir / f"{safe}_{k:03d}.gif")
+    if plotted:
         attention_grid(plotted, rec.cfg, plot_dir / f"{safe}_grid.png")
+    for start in range(0, len(wrong), 40):  # one sheet per 40 misreads
+        attention_grid(wrong[start:start + 40], rec.cfg, plot_dir / f"{safe}_errors_{start // 40:02d}.png")
     res = ours.as_dict()
     res["median_ms"] = statistics.median(times) if times else float("nan")
-    return res, (theirs.as_dict() if baseline else None)
+    return res, (theirs.as_dict() if baseline else None), [(label, pred.text) for _, pred, label in wrong]
 
 
 def main(argv=None) -> int:
@@ -99,6 +108,8 @@ def main(argv=None) -> int:
     p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
     p.add_argument("--baseline", choices=("tesseract",), help="also read with this engine and compare")
     p.add_argument("--plot", type=int, default=0, metavar="N", help="attention GIFs + grid for N samples per dataset")
+    p.add_argument("--errors", type=int, default=0, metavar="N",
+                   help="list the first N misreads per dataset and draw them with their attention (PLOT_DIR)")
     p.add_argument("--plot-dir", type=Path, default=Path("plots"))
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -122,8 +133,12 @@ def main(argv=None) -> int:
         limit = args.limit or (1000 if spec.kind.startswith("synth") else None)
         if hasattr(ds, "report") and sum(ds.report.dropped.values()):
             print(f"{s}: labels {ds.report}")
-        res, base = evaluate(rec, ds, limit, args.beam_width, baseline, args.plot, args.plot_dir, name=s)
-        results[s] = {"ours": res, "baseline": base}
+        res, base, wrong = evaluate(rec, ds, limit, args.beam_width, baseline, args.plot, args.plot_dir, name=s,
+                                    errors=args.errors)
+        results[s] = {"ours": res, "baseline": base, "errors": wrong}
+        if wrong:
+            print(f"{s}: first {len(wrong)} misreads (label -> read), drawn in {args.plot_dir}/")
+            print("  " + "  ".join(f"{t!r}->{r!r}" for t, r in wrong))
     print(f"\nmodel: {rec.source}  beam width {args.beam_width}")
     head = f"{'dataset':46} {'count':>6} {'acc':>7} {'exact':>7} {'1-NED':>7} {'ms/img':>7}"
     if baseline:

@@ -75,6 +75,14 @@ def test_evaluate_cli_and_plots(tmp_path):
              "--plot-dir", str(tmp_path / "plots"), "--threads", "1"])
     assert "synth-digits" in r.stdout and "1-NED" in r.stdout
     assert len(list((tmp_path / "plots").glob("*.gif"))) == 2 and list((tmp_path / "plots").glob("*grid.png"))
+    # a 1-step model misreads nearly everything: --errors lists and draws the first N misreads
+    r = run(["scripts/evaluate.py", str(ckpt), "synth-digits", "--limit", "6", "--errors", "3",
+             "--plot-dir", str(tmp_path / "err"), "--threads", "1", "--json", str(tmp_path / "r.json")])
+    import json
+    wrong = json.loads((tmp_path / "r.json").read_text())["synth-digits"]["errors"]
+    acc = json.loads((tmp_path / "r.json").read_text())["synth-digits"]["ours"]["accuracy"]
+    assert len(wrong) == min(3, round(6 * (1 - acc))) and all(t != p for t, p in wrong)
+    assert "misreads" in r.stdout and list((tmp_path / "err").glob("*_errors_00.png"))
     bad = subprocess.run([sys.executable, "scripts/evaluate.py", str(tmp_path / "none.safetensors"), "synth-digits"],
                          cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 1 and "not found" in bad.stderr and "Traceback" not in bad.stderr
