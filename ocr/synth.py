@@ -163,9 +163,20 @@ def _degrade(img: Image.Image, rng: random.Random) -> Image.Image:
     return img
 
 
-def _warp(layers: Image.Image, rng: random.Random, rot: float, persp: float, curve: float) -> Image.Image:
-    """Apply one geometric distortion to an RGB image whose channels are text masks."""
+def _warp(layers: Image.Image, rng: random.Random, rot: float, persp: float, curve: float,
+          shear: float = 0.0) -> Image.Image:
+    """Apply geometric distortions to an RGB image whose channels are text masks.
+
+    rot: maximum rotation in degrees (applied half the time); persp, curve: probabilities of a
+    perspective and a sine-curve distortion; shear: probability of an italic-like slant
+    (x shifted by up to 0.35 * (y - h/2), the canvas widened so nothing is cut).
+    """
     w, h = layers.size
+    if shear and rng.random() < shear:
+        k = rng.uniform(-0.35, 0.35)
+        layers = layers.transform((w + int(abs(k) * h), h), Image.AFFINE, (1, k, -k * h / 2 - abs(k) * h / 2, 0, 1, 0),
+                                  Image.BILINEAR)
+        w, h = layers.size
     if curve and rng.random() < curve:
         a = np.asarray(layers)
         amp = rng.uniform(0.05, 0.25) * h
@@ -395,7 +406,7 @@ class DigitSynth:
         layers = Image.merge("RGB", masks)
         box = (int(cx - bw / 2), int(cy - bh / 2), int(cx + bw / 2), int(cy + bh / 2))
         layers = layers.crop(box)  # pads with black (= empty mask) outside the canvas
-        layers = _warp(layers, rng, rot=8.0, persp=0.4, curve=0.0).resize(layers.size, Image.BILINEAR)
+        layers = _warp(layers, rng, rot=15.0, persp=0.4, curve=0.0, shear=0.3).resize(layers.size, Image.BILINEAR)
         img = self._compose(rng, layers)
         return _degrade(img, rng)
 
