@@ -86,3 +86,19 @@ def test_evaluate_cli_and_plots(tmp_path):
     bad = subprocess.run([sys.executable, "scripts/evaluate.py", str(tmp_path / "none.safetensors"), "synth-digits"],
                          cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 1 and "not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_export_halves_the_file_keeps_metadata_and_never_overwrites(tmp_path):
+    out = tmp_path / "saves"
+    run(["scripts/train.py", *TINY, "--data", "synth-digits", "--steps", "1", "--val-every", "1", "--out", str(out)])
+    ckpt = only_run(out) / "last.safetensors"
+    dst = tmp_path / "ship.safetensors"
+    r = run(["scripts/export.py", str(ckpt), str(dst), "--check", "8", "--min-agree", "0", "--threads", "1"])
+    assert "reads the same as the source" in r.stdout
+    assert dst.stat().st_size < 0.6 * ckpt.stat().st_size
+    model, meta = load_checkpoint(dst)
+    assert meta["steps"] == 1 and meta["export_dtype"] == "fp16" and meta["exported_from"] == str(ckpt)
+    assert next(model.parameters()).dtype.is_floating_point
+    again = subprocess.run([sys.executable, "scripts/export.py", str(ckpt), str(dst)], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
