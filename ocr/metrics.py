@@ -37,11 +37,14 @@ class Scores:
         self.n = self.std = self.exact = 0
         self.ned = 0.0
 
-    def add(self, pred: str, gt: str) -> None:
+    def add(self, pred: str, gt: str) -> bool:
+        """Count one reading; True when it is right under the standard protocol."""
+        right = standard(pred) == standard(gt)
         self.n += 1
-        self.std += standard(pred) == standard(gt)
+        self.std += right
         self.exact += pred == gt
         self.ned += ned_score(standard(pred), standard(gt))
+        return right
 
     def as_dict(self) -> dict:
         d = max(self.n, 1)

@@ -38,7 +38,7 @@ from tqdm import tqdm  # noqa: E402
 
 from ocr import CheckpointError, InvalidImageError, load_image, load_recognizer  # noqa: E402
 from ocr.data import build_dataset, parse_spec  # noqa: E402
-from ocr.metrics import Scores, standard  # noqa: E402
+from ocr.metrics import Scores  # noqa: E402
 
 
 class Tesseract:
@@ -78,26 +78,29 @@ def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot
         t = time.perf_counter()
         pred = rec.read(img, beam_width=beam_width)[0]
         times.append((time.perf_counter() - t) * 1000)
-        ours.add(pred.text, label)
-        if len(wrong) < errors and standard(pred.text) != standard(label):
+        if not ours.add(pred.text, label) and len(wrong) < errors:
             wrong.append((img, pred, label))
         if baseline:
             theirs.add(baseline.read(img.convert("RGB")), label)
         if len(plotted) < plot:
             plotted.append((img, pred, label))
-    from ocr.viz import attention_frames, attention_grid, save_gif
-    safe = name.replace("/", "_").replace(":", "_")
     if plotted or wrong:
-        plot_dir.mkdir(parents=True, exist_ok=True)
-    for k, (img, pred, label) in enumerate(plotted):
-        save_gif(attention_frames(img, pred, rec.cfg), plot_dir / f"{safe}_{k:03d}.gif")
-    if plotted:
-        attention_grid(plotted, rec.cfg, plot_dir / f"{safe}_grid.png")
-    for start in range(0, len(wrong), 40):  # one sheet per 40 misreads
-        attention_grid(wrong[start:start + 40], rec.cfg, plot_dir / f"{safe}_errors_{start // 40:02d}.png")
+        draw(rec.cfg, plotted, wrong, plot_dir, name.replace("/", "_").replace(":", "_"))
     res = ours.as_dict()
     res["median_ms"] = statistics.median(times) if times else float("nan")
     return res, (theirs.as_dict() if baseline else None), [(label, pred.text) for _, pred, label in wrong]
+
+
+def draw(cfg, plotted, wrong, plot_dir: Path, safe: str) -> None:
+    """GIFs + grid of the `plotted` samples; the `wrong` ones on sheets of 40 (PLOT_DIR)."""
+    from ocr.viz import attention_frames, attention_grid, save_gif
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    for k, (img, pred, label) in enumerate(plotted):
+        save_gif(attention_frames(img, pred, cfg), plot_dir / f"{safe}_{k:03d}.gif")
+    if plotted:
+        attention_grid(plotted, cfg, plot_dir / f"{safe}_grid.png")
+    for start in range(0, len(wrong), 40):
+        attention_grid(wrong[start:start + 40], cfg, plot_dir / f"{safe}_errors_{start // 40:02d}.png")
 
 
 def main(argv=None) -> int:

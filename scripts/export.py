@@ -22,16 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from ocr import CheckpointError, load_checkpoint, load_recognizer  # noqa: E402
+from ocr import CheckpointError, TextRecognizer, load_checkpoint, load_recognizer  # noqa: E402
 from ocr.checkpoint import save_checkpoint  # noqa: E402
 from ocr.synth import DigitSynth, WordSynth  # noqa: E402
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
-def agreement(a_path: Path, b_path: Path, n: int, seed: int = 31_337) -> float:
-    """Fraction of `n` synthetic samples of the task on which the two checkpoints read the same text."""
-    a, b = load_recognizer(a_path), load_recognizer(b_path)
+def agreement(a: TextRecognizer, b: TextRecognizer, n: int, seed: int = 31_337) -> float:
+    """Fraction of `n` synthetic samples of the task on which the two recognizers read the same text."""
     synth = DigitSynth(seed=seed) if a.cfg.name == "digits" else WordSynth(a.cfg.charset, seed=seed)
     same = 0
     for start in tqdm(range(0, n, 32), desc="checking the export", unit="batch", leave=False):
@@ -67,7 +66,7 @@ def main(argv=None) -> int:
     tmp = args.out.with_name(args.out.name + ".export")
     save_checkpoint(model, tmp, meta, dtype=DTYPES[args.dtype])
     if args.check:
-        agree = agreement(args.checkpoint, tmp, args.check)
+        agree = agreement(TextRecognizer(model, meta), load_recognizer(tmp), args.check)
         print(f"{args.dtype} export reads the same as the source on {agree:.1%} of {args.check} synthetic samples")
         if agree < args.min_agree:
             tmp.unlink()
