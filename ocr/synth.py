@@ -10,7 +10,7 @@ minimum contrast -> alpha blending -> crop with random padding -> blur, noise, r
 
 House numbers: 1-5 digits (length frequencies of the real SVHN test set) on walls and plates,
 digit boxes whose union is expanded by 30 % and cropped (the SVHN protocol), with neighbouring
-distractor characters at the edges.
+distractor characters at the edges; 15 % of the numbers are painted by hand (`ocr.strokes`).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .fonts import find_fonts, legibility
+from .strokes import draw_strokes
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 LEXICON = DATA_DIR / "lexicon.txt"
@@ -143,7 +144,7 @@ def _background(rng: random.Random, w: int, h: int, colour) -> Image.Image:
     return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")
 
 
-def _degrade(img: Image.Image, rng: random.Random) -> Image.Image:
+def degrade(img: Image.Image, rng: random.Random) -> Image.Image:
     """Camera and compression artefacts: blur, resolution loss, noise, JPEG."""
     if rng.random() < 0.35:
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.6)))
@@ -336,7 +337,7 @@ class WordSynth:
         box = (max(0, bbox[0] - l), max(0, bbox[1] - t), min(layers.width, bbox[2] + r), min(layers.height, bbox[3] + b))
         layers = layers.crop(box)
         img = _compose(rng, layers, self.min_contrast if rng.random() < 0.9 else 0.12)
-        return _degrade(img, rng)
+        return degrade(img, rng)
 
     def __getitem__(self, index: int) -> tuple[Image.Image, str]:
         if not 0 <= index < self.length:
@@ -350,12 +351,13 @@ class DigitSynth:
     """Synthetic house-number crops (SVHN protocol). `ds[i]` -> (PIL RGB image, digits)."""
 
     def __init__(self, fonts: tuple[str, ...] | None = None, seed: int = 0, length: int = 10_000_000,
-                 max_len: int = 5, min_contrast: float = 0.25):
+                 max_len: int = 5, min_contrast: float = 0.25, painted_rate: float = 0.15):
         self.fonts = fonts or find_fonts(required=string.digits)
         if not self.fonts:
             raise RuntimeError("no usable fonts found; install some (see README) or pass --fonts DIR")
         self.pick_font = FontPicker(self.fonts)
         self.seed, self.length, self.max_len, self.min_contrast = seed, length, max_len, min_contrast
+        self.painted_rate = painted_rate  # share of numbers painted with ocr.strokes instead of a font
         self.lengths = list(range(1, 6))[:max_len]
         self.weights = [w + 60 for w in SVHN_LENGTH_FREQ][:max_len]  # flatten the tail a little
 
@@ -389,7 +391,10 @@ class DigitSynth:
         x = pad
         if left:
             x = _draw_text(draws, (x, pad), left, font, spacing, stroke)[-1][2] + gap
-        boxes = _draw_text(draws, (x, pad), text, font, spacing, stroke)
+        if rng.random() < self.painted_rate:  # hand-painted digits (ocr.strokes) instead of the font
+            boxes = draw_strokes(draws, (x, pad + 0.2 * size), text, int(0.75 * size), spacing, rng)
+        else:
+            boxes = _draw_text(draws, (x, pad), text, font, spacing, stroke)
         if right:
             _draw_text(draws, (boxes[-1][2] + gap, pad), right, font, spacing, stroke)
         # union of the digit boxes, expanded by 30 % about its centre (SVHN protocol), kept square-ish
@@ -406,9 +411,9 @@ class DigitSynth:
         layers = Image.merge("RGB", masks)
         box = (int(cx - bw / 2), int(cy - bh / 2), int(cx + bw / 2), int(cy + bh / 2))
         layers = layers.crop(box)  # pads with black (= empty mask) outside the canvas
-        layers = _warp(layers, rng, rot=15.0, persp=0.4, curve=0.0, shear=0.3).resize(layers.size, Image.BILINEAR)
+        layers = _warp(layers, rng, rot=25.0, persp=0.4, curve=0.0, shear=0.3).resize(layers.size, Image.BILINEAR)
         img = self._compose(rng, layers)
-        return _degrade(img, rng)
+        return degrade(img, rng)
 
     def _compose(self, rng: random.Random, masks: Image.Image) -> Image.Image:
         w, h = masks.size

@@ -213,3 +213,60 @@ def test_synthetic_is_deterministic_and_in_charset():
     assert set(lens) <= {1, 2, 3, 4, 5} and lens[2] > lens[4]
     assert all(d[i][1].isdigit() for i in range(20))
     assert np.array_equal(np.asarray(d[3][0]), np.asarray(DigitSynth(seed=2)[3][0]))
+
+
+def test_random_borders_cut_and_pad_with_edge_pixels():
+    from ocr.data import RandomBorders
+    a = np.zeros((20, 80), np.uint8)
+    a[:, :40] = 200                      # left half light, right half dark
+    img = Image.fromarray(a)
+    random.seed(0)
+    sizes = set()
+    for _ in range(50):
+        out = RandomBorders(0.2)(img)
+        w, h = out.size
+        sizes.add((w, h))
+        assert 80 - 8 <= w <= 80 + 8 and 20 - 8 <= h <= 20 + 8   # at most 0.2 * height per side
+        b = np.asarray(out)
+        assert set(np.unique(b)) <= {0, 200}                     # padding repeats edge pixels, never black/grey fill
+        assert b[:, 0].min() == 200 and b[:, -1].max() == 0      # the left edge stays light, the right edge dark
+    assert len(sizes) > 10
+    rgb = RandomBorders(0.2)(Image.new("RGB", (30, 10), (1, 2, 3)))
+    assert rgb.mode == "RGB" and set(map(tuple, np.asarray(rgb).reshape(-1, 3))) == {(1, 2, 3)}
+    tiny = Image.new("L", (3, 3), 9)
+    assert RandomBorders(0.5)(tiny).size[0] >= 1                # never an empty image
+
+
+def test_real_image_augmentation_keeps_images_readable():
+    from ocr.data import Degrade, train_augment
+    random.seed(1)
+    small = Image.new("L", (40, 12), 255)
+    out = Degrade(32)(small)
+    assert out.size == (107, 32)                                 # scaled to the network height first
+    aug = train_augment(WORDS)
+    ds = Prepared([(Image.new("RGB", (90, 30), (20, 200, 90)), "x")] * 30, WORDS, train=True, augment=aug)
+    for x, _ in ds:
+        assert x.shape == (1, 32, 128) and x.min() >= -1 and x.max() <= 1
+
+
+def test_painted_digits_cover_every_digit_and_stay_in_their_boxes():
+    from PIL import ImageDraw
+
+    from ocr.strokes import STROKES, draw_strokes
+    assert set(STROKES) == set("0123456789")
+    rng = random.Random(4)
+    for text in ("0123456789", "71", "8"):
+        mask = Image.new("L", (900, 200), 0)
+        boxes = draw_strokes([ImageDraw.Draw(mask)], (20, 40), text, 60, 5.0, rng)
+        assert len(boxes) == len(text)
+        a = np.asarray(mask) > 0
+        inside = np.zeros_like(a)
+        for x0, y0, x1, y1 in boxes:
+            assert x1 - x0 >= 3 and 40 <= y1 - y0 <= 80       # about the glyph height of 60 px
+            assert a[y0:y1, x0:x1].any()                      # each glyph drew ink
+            inside[y0:y1, x0:x1] = True
+        assert not (a & ~inside).any()                        # no ink outside the glyph boxes
+        assert all(b1[0] < b2[0] for b1, b2 in zip(boxes, boxes[1:]))   # left to right
+    from ocr.synth import DigitSynth
+    img, label = DigitSynth(seed=1, painted_rate=1.0)[0]
+    assert label.isdigit() and img.mode == "RGB"
