@@ -8,6 +8,7 @@ for realistic text lengths.
 
     python scripts/benchmark.py                   # both presets
     python scripts/benchmark.py --models words --repeats 50
+    python scripts/benchmark.py --models words --beam-width 1 5 --skip-train   # greedy vs beam search
 """
 from __future__ import annotations
 
@@ -31,14 +32,14 @@ def samples(rec, n):
     return [synth[i] for i in range(n)]
 
 
-def time_single(rec, images, threads, bf16, repeats):
+def time_single(rec, images, threads, bf16, repeats, beam_width=1):
     torch.set_num_threads(threads)
     times = []
     for i in range(repeats + 3):
         x = images[i % len(images)]
         t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            rec.read(x)
+            rec.read(x, beam_width=beam_width)
         if i >= 3:
             times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
@@ -80,6 +81,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", default=["words", "digits"], help="'words', 'digits' or checkpoint paths")
     p.add_argument("--repeats", type=int, default=30, help="single-image reads per setting (median reported)")
     p.add_argument("--skip-train", action="store_true", help="skip the training-throughput rows")
+    p.add_argument("--beam-width", type=int, nargs="+", default=[1],
+                   help="decoding widths timed on single images (1 = greedy, the default; e.g. 1 5)")
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     rows = []
@@ -87,10 +90,13 @@ def main(argv=None) -> int:
         rec = load_recognizer(name)
         pairs = samples(rec, 16)
         images = [im for im, _ in pairs]
-        for threads in (1, 2):
-            for bf16 in (False, True):
-                prec = "bf16" if bf16 else "fp32"
-                rows.append((name, f"single image, {threads} thr, {prec}", f"{time_single(rec, images, threads, bf16, args.repeats):.1f} ms (median)"))
+        for beam in args.beam_width:
+            dec = "" if beam == 1 else f", beam {beam}"
+            for threads in (1, 2):
+                for bf16 in (False, True):
+                    prec = "bf16" if bf16 else "fp32"
+                    ms = time_single(rec, images, threads, bf16, args.repeats, beam)
+                    rows.append((name, f"single image, {threads} thr, {prec}{dec}", f"{ms:.1f} ms (median)"))
         for bf16 in (False, True):
             prec = "bf16" if bf16 else "fp32"
             rows.append((name, f"batch 32, 2 thr, {prec}", f"{time_batch(rec, images, 2, bf16):.0f} img/s"))

@@ -41,6 +41,17 @@ def test_recognize_returns_prediction_and_animation(svc, tmp_path):
     assert set(d.prediction.text) <= set("0123456789")
 
 
+
+def test_each_task_decodes_with_its_default_beam(svc, tmp_path, monkeypatch):
+    from webapp.service import DEFAULT_BEAM
+    widths = []
+    for task in ("words", "digits"):
+        rec = svc.models.get(task)
+        real = rec.read
+        monkeypatch.setattr(rec, "read", lambda img, beam_width=1, _r=real, **kw: widths.append(beam_width) or _r(img, beam_width=beam_width, **kw))
+        svc.recognize(_png(tmp_path), task)
+    assert widths == [DEFAULT_BEAM["words"], DEFAULT_BEAM["digits"]] == [5, 1]
+
 def _bad_inputs(tmp_path):
     (tmp_path / "notimg.png").write_bytes(b"%PDF-1.4 hello")
     (tmp_path / "empty.png").write_bytes(b"")

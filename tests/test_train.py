@@ -102,3 +102,12 @@ def test_export_halves_the_file_keeps_metadata_and_never_overwrites(tmp_path):
     again = subprocess.run([sys.executable, "scripts/export.py", str(ckpt), str(dst)], cwd=ROOT,
                            capture_output=True, text=True)
     assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
+
+
+
+def test_benchmark_times_greedy_and_beam():
+    r = run(["scripts/benchmark.py", "--models", "digits", "--repeats", "1", "--skip-train", "--beam-width", "1", "3"])
+    rows = [line.split() for line in r.stdout.splitlines() if line.startswith("digits")]
+    settings = [" ".join(row[1:-3]) for row in rows]
+    assert "single image, 2 thr, fp32" in settings and "single image, 2 thr, fp32, beam 3" in settings
+    assert len([s for s in settings if "beam 3" in s]) == 4 and len(rows) == 10   # 2x4 single + 2 batch rows
