@@ -6,9 +6,15 @@ network input with the shared `preprocess`. Dataset specs on the command line:
     synth-words[:WEIGHT]          synthetic words (ocr.synth.WordSynth)
     synth-digits[:WEIGHT]         synthetic house numbers (ocr.synth.DigitSynth)
     folder:PATH[:WEIGHT]          PATH/labels.tsv with lines `relative/path<TAB>label`
+    tight:PATH[:WEIGHT]           the same, images cut tight around the text (see below)
     mjsynth:PATH[:WEIGHT][@SPLIT] the MJSynth (Synth90k) folder, split train|val|test
     svhn:PATH[:WEIGHT][@SPLIT]    an SVHN format-1 split converted by scripts/prepare_svhn.py
     lmdb:PATH[:WEIGHT]            a scene-text LMDB (num-samples, image-%09d, label-%09d)
+
+`tight:PATH` is a `folder:` of tight crops (boxes that touch the text, as word datasets are cut).
+In the digits task they are framed as the SVHN protocol frames the union of the digit boxes:
+30 % larger, here padded with edge pixels since there is no surrounding photo (`frame_tight`);
+otherwise the 54/64 centre crop would cut the first and last digits. Words use them as they are.
 
 Label rule (`normalize_label`): when the charset has no capital letters, labels are lower-cased;
 a label that then still has a character outside the charset, is empty or is longer than max_len
@@ -100,6 +106,39 @@ def folder_dataset(path: str | Path, cfg: ModelConfig | None = None, labels: str
     if not f.is_file():
         raise FileNotFoundError(f"no labels file {f} (expected lines 'relative/path<TAB>label')")
     return LabelledList(read_labels_tsv(f), cfg, name=f"folder:{path}")
+
+
+SVHN_EXPAND = 0.3  # the SVHN system's box expansion (Goodfellow et al. 2014)
+
+
+def frame_tight(img: Image.Image, expand: float = SVHN_EXPAND) -> Image.Image:
+    """A tight crop -> the same crop with expand/2 of its width (height) added left and right
+    (top and bottom), edge pixels repeated: PIL image (w, h) -> about ((1+expand) w, (1+expand) h)."""
+    a = np.asarray(img)
+    px, py = round(expand / 2 * a.shape[1]), round(expand / 2 * a.shape[0])
+    return Image.fromarray(np.pad(a, [(py, py), (px, px)] + [(0, 0)] * (a.ndim - 2), mode="edge"))
+
+
+class TightCrops(Dataset):
+    """A dataset of tight crops -> the same samples framed by `frame_tight` (digits task).
+
+    Unreadable images give b"" (skipped and counted by the loader, an error in evaluation).
+    """
+
+    def __init__(self, base: Dataset):
+        self.base = base
+        self.name = getattr(base, "name", "")
+        self.report = getattr(base, "report", None)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        src, label = self.base[i]
+        try:
+            return frame_tight(load_image(src)), label
+        except InvalidImageError:
+            return b"", label
 
 
 class Prepared(Dataset):
@@ -245,7 +284,7 @@ class Spec:
         return s + (f"@{self.split}" if self.split else "")
 
 
-KINDS_WITH_PATH = ("folder", "mjsynth", "svhn", "lmdb", "feedback")
+KINDS_WITH_PATH = ("folder", "tight", "mjsynth", "svhn", "lmdb", "feedback")
 KINDS_NO_PATH = ("synth-words", "synth-digits")
 
 
@@ -299,6 +338,9 @@ def build_dataset(spec: Spec | str, cfg: ModelConfig, seed: int = 0, length: int
         return DigitSynth(fonts=fonts, seed=seed, max_len=cfg.max_len, **kw)
     if spec.kind == "folder":
         return folder_dataset(spec.path, cfg)
+    if spec.kind == "tight":
+        ds = folder_dataset(spec.path, cfg)
+        return TightCrops(ds) if cfg.resize_h > 0 else ds
     if spec.kind == "mjsynth":
         from .datasets.mjsynth import MJSynth
         return MJSynth(spec.path, split=spec.split or "train", cfg=cfg)

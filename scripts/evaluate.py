@@ -7,7 +7,7 @@
     python scripts/evaluate.py words folder:DIR --baseline tesseract
 
 CHECKPOINT is a .safetensors path or a shipped name (words, digits). DATASET is a spec as
-for training (folder:PATH, mjsynth:PATH@test, svhn:PATH@test, lmdb:PATH, synth-words, ...);
+for training (folder:PATH, tight:PATH, mjsynth:PATH@test, svhn:PATH@test, lmdb:PATH, synth-words, ...);
 a bare folder path means folder:PATH.
 
 Printed per dataset: count, word accuracy under the standard scene-text protocol (lower-case,

@@ -166,6 +166,27 @@ def test_lmdb_round_trip(tmp_path):
         write_lmdb(ds, tmp_path / "out.lmdb", progress=False)
 
 
+def test_tight_crops_get_svhn_framing_in_digits_task_only(tmp_path):
+    import numpy as np
+    root = tmp_path / "tight"
+    root.mkdir()
+    a = np.zeros((20, 40, 3), np.uint8)
+    a[:, 0] = 255                                   # a white left column: padding repeats edges
+    Image.fromarray(a).save(root / "a.png")
+    (root / "b.png").write_bytes(b"not an image")
+    (root / "labels.tsv").write_text("a.png\t42\nb.png\t7\nc.png\tab\n")
+    ds = build_dataset(f"tight:{root}", preset("digits"))
+    assert len(ds) == 2 and ds.report.dropped["outside charset"] == 1
+    img, label = ds[0]
+    assert label == "42" and img.size == (52, 26)   # 15 % of each axis added on each side
+    f = np.asarray(img)
+    assert (f[:, :7] == 255).all() and (f[:, 7:] == 0).all()
+    assert ds[1] == (b"", "7")                       # unreadable: skipped by the loader
+    words = build_dataset(f"tight:{root}", WORDS)    # words use the crops as they are
+    assert words[0][0] == root / "a.png"
+    assert parse_spec(f"tight:{root}:0.2").weight == 0.2
+
+
 def test_label_rule():
     assert normalize_label("Hello", CHARSET_ALNUM_LOWER, 25) == "hello"
     assert normalize_label("Hello!", CHARSET_ALNUM_LOWER, 25) is None

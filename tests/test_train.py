@@ -111,3 +111,23 @@ def test_benchmark_times_greedy_and_beam():
     settings = [" ".join(row[1:-3]) for row in rows]
     assert "single image, 2 thr, fp32" in settings and "single image, 2 thr, fp32, beam 3" in settings
     assert len([s for s in settings if "beam 3" in s]) == 4 and len(rows) == 10   # 2x4 single + 2 batch rows
+
+
+def test_split_labels_keeps_readable_labels_and_never_moves_old_images(tmp_path):
+    root = tmp_path / "real"
+    for sub, labels in {"a": ["12", "Shop", "90210", "123456"], "b": [str(n) for n in range(40)]}.items():
+        (root / sub).mkdir(parents=True)
+        (root / sub / "labels.tsv").write_text("".join(f"{i}.png\t{t}\n" for i, t in enumerate(labels)))
+    out = tmp_path / "split"
+    r = run(["scripts/split_labels.py", str(root), "--preset", "digits", "--val", "0.25", "--out", str(out)])
+    assert "a: 2" in r.stdout                          # "Shop" and the 6-digit number are dropped
+    train, val = (set((out / f).read_text().splitlines()) for f in ("train.tsv", "val.tsv"))
+    assert not train & val and len(train | val) == 42 and 0 < len(val) < 42
+    assert all(Path(line.split("\t")[0]).is_absolute() for line in train | val)
+    assert not subprocess.run([sys.executable, "scripts/split_labels.py", str(root), "--out", str(out)],
+                              cwd=ROOT, capture_output=True).returncode == 0          # never overwrites
+    with open(root / "b" / "labels.tsv", "a") as f:
+        f.write("".join(f"new{i}.png\t{i}\n" for i in range(20)))
+    run(["scripts/split_labels.py", str(root), "--preset", "digits", "--val", "0.25", "--out", str(out), "--force"])
+    val2 = set((out / "val.tsv").read_text().splitlines())
+    assert val <= val2 and val2 - val and all("new" in line for line in val2 - val)
