@@ -15,6 +15,8 @@ CHARSET_PRINTABLE = "".join(c for c in string.printable[:94])
 CHARSET_ALNUM_LOWER = string.digits + string.ascii_lowercase
 CHARSET_DIGITS = string.digits
 
+SVHN_EXPAND = 0.3  # the SVHN crop protocol: digit-box union grown by 30 % (Goodfellow et al. 2014)
+
 
 @dataclass
 class ModelConfig:

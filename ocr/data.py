@@ -22,6 +22,7 @@ is dropped and counted (never trained on).
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,8 +34,13 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 from torchvision.transforms import v2
 
-from .config import ModelConfig
+from .config import SVHN_EXPAND, ModelConfig
 from .preprocess import InvalidImageError, load_image, preprocess
+
+
+def stable_hash32(key: str) -> int:
+    """The first 32 bits of sha256(key): the same on every machine and run, for splits that never move."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
 
 
 def normalize_label(text: str, charset: str, max_len: int) -> str | None:
@@ -106,9 +112,6 @@ def folder_dataset(path: str | Path, cfg: ModelConfig | None = None, labels: str
     if not f.is_file():
         raise FileNotFoundError(f"no labels file {f} (expected lines 'relative/path<TAB>label')")
     return LabelledList(read_labels_tsv(f), cfg, name=f"folder:{path}")
-
-
-SVHN_EXPAND = 0.3  # the SVHN system's box expansion (Goodfellow et al. 2014)
 
 
 def frame_tight(img: Image.Image, expand: float = SVHN_EXPAND) -> Image.Image:

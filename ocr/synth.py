@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from .config import SVHN_EXPAND
 from .fonts import find_fonts, legibility
 from .strokes import draw_strokes
 
@@ -400,7 +401,7 @@ class DigitSynth:
         # union of the digit boxes, expanded by 30 % about its centre (SVHN protocol), kept square-ish
         x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
         x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
-        cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * 1.3, (y1 - y0) * 1.3
+        cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * (1 + SVHN_EXPAND), (y1 - y0) * (1 + SVHN_EXPAND)
         cx += rng.uniform(-0.06, 0.06) * bw
         cy += rng.uniform(-0.06, 0.06) * bh
         # plate behind the number (drawn into the shadow channel as a flat shape)

@@ -17,7 +17,6 @@ is not worse on that validation set.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 from pathlib import Path
@@ -27,15 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from ocr import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
-from ocr.data import LabelledList, Materialized, build_dataset, parse_spec  # noqa: E402
+from ocr.data import LabelledList, Materialized, build_dataset, parse_spec, stable_hash32  # noqa: E402
 from ocr.recognizer import SHIPPED  # noqa: E402
 from ocr.trainer import TrainOptions, evaluate_model, train  # noqa: E402
 
 
 def held_out(label_id: int, fraction: float) -> bool:
     """Deterministic split of corrections by id (the same id is always on the same side)."""
-    h = int(hashlib.sha256(f"holdout-{label_id}".encode()).hexdigest()[:8], 16)
-    return h / 0xFFFFFFFF < fraction
+    return stable_hash32(f"holdout-{label_id}") / 0xFFFFFFFF < fraction
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,6 @@ absolute paths and labels; use them as `folder:OUT/train.tsv` or `tight:OUT/trai
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from collections import Counter
 from pathlib import Path
@@ -22,12 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ocr.config import PRESETS, preset  # noqa: E402
-from ocr.data import normalize_label, read_labels_tsv  # noqa: E402
-
-
-def in_val(key: str, fraction: float) -> bool:
-    """Deterministic membership: the first 32 bits of sha256(key) as a number in [0, 1)."""
-    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 2**32 < fraction
+from ocr.data import normalize_label, read_labels_tsv, stable_hash32  # noqa: E402
 
 
 def label_files(root: Path) -> list[Path]:
@@ -46,10 +40,11 @@ def split(root: Path, charset: str, max_len: int, fraction: float):
     for f in label_files(root):
         for path, label in read_labels_tsv(f):
             if normalize_label(label, charset, max_len) is None:
-                dropped[str(f.parent.relative_to(root)) or "."] += 1
+                dropped[str(f.parent.relative_to(root))] += 1
                 continue
-            key = path.resolve().relative_to(root).as_posix()
-            (val if in_val(key, fraction) else train).append((path.resolve(), label))
+            path = path.resolve()
+            in_val = stable_hash32(path.relative_to(root).as_posix()) / 2**32 < fraction
+            (val if in_val else train).append((path, label))
     return train, val, dropped
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..config import ModelConfig
+from ..config import SVHN_EXPAND, ModelConfig
 from ..data import FilterReport, normalize_label
 from ..preprocess import InvalidImageError, load_image
 
@@ -55,7 +55,7 @@ def read_digit_struct(mat_path: str | Path, progress: bool = True) -> list[dict]
     return out
 
 
-def crop_box(boxes: list[dict], width: int, height: int, expand: float = 0.3) -> tuple[int, int, int, int]:
+def crop_box(boxes: list[dict], width: int, height: int, expand: float = SVHN_EXPAND) -> tuple[int, int, int, int]:
     """Union of the digit boxes expanded by `expand` about its centre, clipped to the image."""
     x0 = min(b["left"] for b in boxes)
     y0 = min(b["top"] for b in boxes)
