@@ -12,45 +12,86 @@ in main() (importing app.py starts nothing). API endpoints for gradio_client:
 from __future__ import annotations
 
 import argparse
+import html
 import json
+import logging
 import os
+import re
 import uuid
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
 
 import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder, is_in_or_equal  # noqa: E402
 
-from webapp.service import TASK_LABELS, TASKS, DemoService, UserError, confidence_spans  # noqa: E402
+from webapp.service import TASK_LABELS, TASKS, DemoService, Refused, UserError, confidence_spans  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "data" / "examples"
 MODEL_CARDS = ROOT / "data" / "models"
 COLORS = {"high": "#b7eb8f", "medium": "#ffd666", "low": "#ff7875"}
+NOT_AN_IMAGE = "This file cannot be read as an image."
+log = logging.getLogger("ocr.app")
+
+
+def refuse(message: str) -> gr.Error:
+    """A gr.Error for the person; the server console gets one line instead of a traceback."""
+    log.info("refused: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
+def stored_by_gradio(path: str) -> bool:
+    """True if path is a file inside Gradio's upload/cache folder (what an upload or an example becomes).
+
+    A client can send any path in a file value; without this check the app would read any image
+    on the server. Symbolic links are resolved before the check.
+    """
+    try:
+        real = os.path.realpath(path)
+        return os.path.isfile(real) and is_in_or_equal(real, os.path.realpath(get_upload_folder()))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 class UploadedImage(gr.Image):
     """gr.Image that hands the raw uploaded file to our loader instead of opening it itself,
-    so corrupt files, decompression bombs and odd formats get our clear messages."""
+    so corrupt files, decompression bombs and odd formats get our clear messages. Only files that
+    Gradio itself stored for this server (uploads, examples) are accepted; anything else gets one
+    generic message that says nothing about the server's files."""
 
     is_template = True  # use gr.Image's front end
 
     def preprocess(self, payload):
         if payload is None:
             return None
-        if getattr(payload, "path", None):
-            return payload.path
-        try:
-            return super().preprocess(payload)
-        except Exception:
-            raise gr.Error("This file cannot be read as an image.") from None
+        path = getattr(payload, "path", None)
+        if isinstance(path, str) and path and stored_by_gradio(path):
+            return path
+        return Refused(NOT_AN_IMAGE)  # the handler reports it (to the page's message line or the API caller)
+
+
+class StrictTextbox(gr.Textbox):
+    """gr.Textbox that refuses a value that is not a string (gr.Textbox would store str(value))."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        if not isinstance(payload, str):
+            return Refused("The text must be a string.")
+        return payload
+
+
+def plain(text: str) -> str:
+    """User or model text made inert for a Markdown component: HTML escaped, Markdown marks backslashed."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", html.escape(text, quote=True))
 
 
 def _task(value: str) -> str:
     for k, label in TASK_LABELS.items():
         if value in (k, label):
             return k
-    raise gr.Error(f"Unknown task {value!r}: use 'words' or 'digits'.")
+    raise refuse("Unknown task: use 'words' or 'digits'.")
 
 
 def about_markdown(svc: DemoService) -> str:
@@ -78,17 +119,21 @@ client.predict(handle_file("word.png"), "words", "HELLO", api_name="/save_correc
 
 def build_demo(svc: DemoService) -> gr.Blocks:
     def read(image, task_label):
+        """Page handler: a failure goes to the status line and clears the outputs (no error badges)."""
         try:
             r = svc.recognize(image, _task(task_label))
-        except UserError as e:
-            raise gr.Error(str(e)) from None
+        except (UserError, gr.Error) as e:
+            log.info("refused: %s", e)
+            return (None, "", "", gr.Slider(minimum=1, maximum=2, value=1, visible=False), None, [],
+                    gr.Textbox(value=""), str(e))
         p = r.prediction
         steps = len(r.frames)
-        info = (f"**{p.text or '(nothing)'}** · confidence {p.confidence:.2f} · read in {r.read_ms:.0f} ms, "
+        info = (f"**{plain(p.text) or '(nothing)'}** · confidence {p.confidence:.2f} · read in {r.read_ms:.0f} ms, "
                 f"attention view {r.render_ms:.0f} ms · {steps} decoding steps")
-        html = f'<img id="attn_gif" src="{r.gif_data_uri}" alt="attention at every step" style="max-width:100%">'
-        return (confidence_spans(p), info, html, gr.Slider(minimum=1, maximum=steps, value=1, step=1, interactive=True),
-                r.frames[0], r.frames, gr.Textbox(value=p.text))
+        html_ = f'<img id="attn_gif" src="{r.gif_data_uri}" alt="attention at every step" style="max-width:100%">'
+        return (confidence_spans(p), info, html_,
+                gr.Slider(minimum=1, maximum=max(2, steps), value=1, step=1, interactive=True, visible=True),
+                r.frames[0], r.frames, gr.Textbox(value=p.text), "")
 
     def show_step(frames, step):
         if not frames:
@@ -98,18 +143,19 @@ def build_demo(svc: DemoService) -> gr.Blocks:
     def submit(image, task_label, text, client, recent, confirm):
         try:
             sid, msg = svc.save(image, _task(task_label), None if confirm else text, client)
-        except UserError as e:
-            raise gr.Error(str(e)) from None
+        except (UserError, gr.Error) as e:
+            log.info("refused: %s", e)
+            return str(e), recent or [], recent or []
         recent = [[sid, _task(task_label), msg.split(": ", 1)[1]]] + (recent or [])
         return msg, recent[:10], recent[:10]
 
     def undo(client, recent):
         if not recent:
-            raise gr.Error("Nothing to undo in this page.")
+            return "Nothing to undo in this page.", [], []
         try:
             msg = svc.undo(int(recent[0][0]), client)
         except UserError as e:
-            raise gr.Error(str(e)) from None
+            return str(e), recent, recent
         recent = recent[1:]
         return msg, recent, recent
 
@@ -118,7 +164,7 @@ def build_demo(svc: DemoService) -> gr.Blocks:
         try:
             p = svc.recognize(image, _task(task)).prediction
         except UserError as e:
-            raise gr.Error(str(e)) from None
+            raise refuse(str(e)) from None
         return p.text, p.confidence, json.dumps([round(c, 4) for c in p.char_confidences])
 
     def api_save(image, task, corrected_text):
@@ -126,12 +172,14 @@ def build_demo(svc: DemoService) -> gr.Blocks:
         try:
             return svc.save(image, _task(task), corrected_text, "api")[1]
         except UserError as e:
-            raise gr.Error(str(e)) from None
+            raise refuse(str(e)) from None
 
-    with gr.Blocks(title="Read text in photos", analytics_enabled=False) as demo:
-        client_id = gr.State("")
-        frames = gr.State([])
-        recent = gr.State([])
+    # delete_cache: uploads older than an hour are removed every 10 minutes (the cache would grow forever)
+    with gr.Blocks(title="Read text in photos", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
+        # per-tab state is dropped 30 minutes after a tab goes (attention frames are kept only per tab)
+        client_id = gr.State("", time_to_live=1800)
+        frames = gr.State([], time_to_live=1800)
+        recent = gr.State([], time_to_live=1800)
         gr.Markdown("# Read text in photos\nAn attention-based recognizer: it reads one character at a time "
                     "and shows where it looked at every step. Correct it when it is wrong.")
         with gr.Tab("Read"):
@@ -151,22 +199,22 @@ def build_demo(svc: DemoService) -> gr.Blocks:
                                                     color_map=COLORS, show_legend=True, elem_id="transcript")
                     info = gr.Markdown(elem_id="info")
                     anim = gr.HTML(elem_id="attn_anim", label="Attention at every step")
-                    step = gr.Slider(1, 2, value=1, step=1, label="Step", elem_id="step")
+                    step = gr.Slider(1, 2, value=1, step=1, label="Step", elem_id="step", visible=False)
                     step_img = gr.Image(label="Attention at this step", interactive=False, elem_id="step_img")
             with gr.Row():
-                correction = gr.Textbox(label="Correct transcript", elem_id="correction", max_lines=1)
+                correction = StrictTextbox(label="Correct transcript", elem_id="correction", max_lines=1)
             with gr.Row():
                 save_btn = gr.Button("Save correction", variant="primary", elem_id="save")
                 right_btn = gr.Button("Prediction is right", elem_id="confirm")
                 undo_btn = gr.Button("Undo last", elem_id="undo")
-            status = gr.Markdown(elem_id="status")
+            status = gr.Textbox(label="Messages", interactive=False, elem_id="status", max_lines=2)
             recent_table = gr.Dataframe(headers=["#", "task", "text"], label="Your last corrections in this page",
                                         interactive=False, elem_id="recent")
         with gr.Tab("About"):
             gr.Markdown(about_markdown(svc), elem_id="about")
 
         demo.load(lambda: uuid.uuid4().hex, None, client_id, api_visibility="private")  # anonymous id per tab
-        outs = [transcript, info, anim, step, step_img, frames, correction]
+        outs = [transcript, info, anim, step, step_img, frames, correction, status]
         read_btn.click(read, [image, task], outs, api_visibility="private")
         image.upload(read, [image, task], outs, api_visibility="private")
         step.change(show_step, [frames, step], step_img, api_visibility="private", show_progress="hidden")
@@ -179,8 +227,8 @@ def build_demo(svc: DemoService) -> gr.Blocks:
         # API-only endpoints with exactly the documented positional inputs
         with gr.Row(visible=False):
             api_img = UploadedImage(type="filepath")
-            api_task = gr.Textbox()
-            api_text = gr.Textbox()
+            api_task = StrictTextbox()
+            api_text = StrictTextbox()
             out_text, out_conf, out_chars, out_msg = gr.Textbox(), gr.Number(), gr.Textbox(), gr.Textbox()
             api_btn, api_btn2 = gr.Button(), gr.Button()
         api_btn.click(api_recognize, [api_img, api_task], [out_text, out_conf, out_chars], api_name="recognize")
@@ -209,6 +257,9 @@ def main(argv=None) -> None:
     p.add_argument("--words-model", default="words", help="checkpoint for words (default: shipped)")
     p.add_argument("--digits-model", default="digits", help="checkpoint for house numbers (default: shipped)")
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from feedback.db import resolve_url, safe_url
+    log.info("corrections store: %s", safe_url(resolve_url(args.db)))
     svc = make_service(args.db, args.words_model, args.digits_model)
     svc.models.get("words")  # load the default model before the first visitor
     from webapp.hub_sync import start_hub_sync

@@ -15,9 +15,9 @@ import sys
 
 from sqlalchemy import select
 
-from .db import make_engine, resolve_url, session_factory
-from .models import STATES, TASKS, Label, Sample
-from .store import FeedbackError, conflicts, export_folder, export_lmdb, set_state, stats
+from .db import make_engine, resolve_url, safe_url, session_factory
+from .models import STATES, TASKS, Label
+from .store import FeedbackError, export_folder, export_lmdb, list_labels, pending_ids, review_in_batches, stats
 
 
 def main(argv=None) -> int:
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         if args.cmd == "stats":
             with Session.begin() as s:
                 st = stats(s)
-            print(f"database: {resolve_url(args.db)}")
+            print(f"database: {safe_url(resolve_url(args.db))}")
             if not st:
                 print("no submissions yet")
             for task, d in st.items():
@@ -56,35 +56,25 @@ def main(argv=None) -> int:
                       + "  ".join(f"{k} {d[k]}" for k in STATES) + f"  conflicts {d['conflicts']}")
         elif args.cmd == "list":
             with Session.begin() as s:
-                q = select(Label, Sample.task).join(Sample).order_by(Label.id).limit(args.limit)
-                if args.task:
-                    q = q.where(Sample.task == args.task)
-                if args.state:
-                    q = q.where(Label.state == args.state)
-                bad = set(conflicts(s))
-                for label, task in s.execute(q):
-                    flag = "  CONFLICT" if label.sample_id in bad else ""
-                    print(f"{label.id:6d} {task:7} sample {label.sample_id:6d} x{label.count:<3d} {label.state:9} {label.text!r}{flag}")
+                rows = list_labels(s, args.task, args.state, args.limit)
+            for r in rows:
+                flag = "  CONFLICT" if r["conflict"] else ""
+                print(f"{r['id']:6d} {r['task']:7} sample {r['sample_id']:6d} x{r['count']:<3d} {r['state']:9} "
+                      f"{r['text']!r}{flag}")
         elif args.cmd == "review":
             state = {"accept": "accepted", "reject": "rejected", "pending": "pending"}[args.action]
+            ids = list(args.ids)
             with Session.begin() as s:
-                ids = list(args.ids)
+                missing = set(ids) - set(s.scalars(select(Label.id).where(Label.id.in_(ids)))) if ids else set()
+                if missing:
+                    raise FeedbackError(f"no label with id {', '.join(map(str, sorted(missing)))}")
                 if args.all_pending:
-                    bad = set(conflicts(s, args.task))
-                    q = select(Label.id, Label.sample_id).join(Sample).where(Label.state == "pending", Label.count > 0)
-                    if args.task:
-                        q = q.where(Sample.task == args.task)
-                    skipped = 0
-                    for lid, sid in s.execute(q):
-                        if sid in bad:
-                            skipped += 1
-                        else:
-                            ids.append(lid)
+                    more, skipped = pending_ids(s, args.task)
+                    ids += more
                     if skipped:
                         print(f"left {skipped} conflicting labels for review by id (python -m feedback list)")
-                for lid in ids:
-                    set_state(s, lid, state)
-            print(f"{len(ids)} labels set to {state}")
+            n = review_in_batches(Session, ids, state)
+            print(f"{n} labels set to {state}")
         elif args.cmd == "export":
             with Session.begin() as s:
                 n = (export_lmdb if args.lmdb else export_folder)(s, args.task, args.out, tuple(args.state))

@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 ENV_VAR = "OCR_FEEDBACK_DB"
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "feedback.sqlite"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# A writer waits this long for another's transaction (review runs in short batches, so waits are
+# short); the demo retries a few times and then tells the person the store is busy.
+BUSY_TIMEOUT_MS = 10_000
 
 
 def resolve_url(db: str | os.PathLike | None = None) -> str:
@@ -28,6 +31,14 @@ def resolve_url(db: str | os.PathLike | None = None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
+def safe_url(url: str) -> str:
+    """The URL as it may be printed or logged: any password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable database URL>"
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn, _):
@@ -36,7 +47,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -50,7 +61,7 @@ def make_engine(db: str | os.PathLike | None = None, upgrade: bool = True) -> En
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
         _sqlite_pragmas(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)

@@ -20,11 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ocr.config import preset
-from ocr.preprocess import load_image
+from ocr.preprocess import InvalidImageError, check_content, load_image
 
 from .models import STATES, TASKS, Label, Sample, Submission, utcnow
 
 MAX_TEXT = {"words": preset("words").max_len, "digits": preset("digits").max_len}
+# Stored images are scaled down to fit these bounds (a crop of a word needs far less).
+MAX_STORED_SIDE = 1024
+MAX_STORED_PIXELS = 1024 * 512
 
 
 class FeedbackError(ValueError):
@@ -54,8 +57,19 @@ def validate_text(text: str, task: str) -> str:
 
 
 def normalized_png(image) -> tuple[bytes, int, int]:
-    """Image as the model reads it (EXIF-rotated, mode L or RGB) -> (PNG bytes, width, height)."""
-    img = load_image(image)
+    """Image as the model reads it (EXIF-rotated, mode L or RGB) -> (PNG bytes, width, height).
+
+    Refuses images that cannot hold text (`ocr.preprocess.check_content`, FeedbackError) and
+    scales larger ones down to at most MAX_STORED_SIDE a side and MAX_STORED_PIXELS in all.
+    """
+    try:
+        img = check_content(load_image(image))
+    except InvalidImageError as e:
+        raise FeedbackError(str(e)) from None
+    w, h = img.size
+    k = min(1.0, MAX_STORED_SIDE / max(w, h), (MAX_STORED_PIXELS / (w * h)) ** 0.5)
+    if k < 1.0:
+        img = img.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, "PNG", optimize=False)
     return buf.getvalue(), img.width, img.height
@@ -100,7 +114,12 @@ def add_submission(session: Session, image, task: str, prediction, corrected_tex
     label, created = _get_or_create(session, Label, {"sample_id": sample.id, "text": text},
                                     {"count": 1, "state": "pending"})
     if not created:
-        session.execute(update(Label).where(Label.id == label.id).values(count=Label.count + 1, updated_at=utcnow()))
+        # a label whose every submission was undone was set aside (rejected at count 0), not refused by a
+        # moderator: a new submission of the same text puts it back in the review queue
+        revived = {"state": "pending"} if label.state == "rejected" and label.count <= 0 else {}
+        session.execute(update(Label).where(Label.id == label.id)
+                        .values(count=Label.count + 1, updated_at=utcnow(), **revived))
+        session.refresh(label)
     session.flush()
     sub = Submission(sample_id=sample.id, label_id=label.id, model_id=str(model_id)[:200],
                      model_version=str(model_version)[:200], prediction=prediction.text,
@@ -142,6 +161,63 @@ def set_state(session: Session, label_id: int, state: str) -> Label:
                                             Label.state != "rejected").values(state="rejected", updated_at=utcnow()))
     session.flush()
     return label
+
+
+def pending_ids(session: Session, task: str | None = None) -> tuple[list[int], int]:
+    """(ids of pending labels with a count and no rival in play, number left out as conflicts)."""
+    bad = set(conflicts(session, task))
+    q = select(Label.id, Label.sample_id).join(Sample).where(Label.state == "pending", Label.count > 0)
+    if task:
+        q = q.where(Sample.task == task)
+    ids, skipped = [], 0
+    for lid, sid in session.execute(q.order_by(Label.id)):
+        if sid in bad:
+            skipped += 1
+        else:
+            ids.append(lid)
+    return ids, skipped
+
+
+def set_states(session: Session, label_ids: list[int], state: str) -> int:
+    """Set many labels at once (one UPDATE, not a row at a time); accepting rejects their samples' rivals.
+
+    The caller keeps the batches small (`review_in_batches`) so no write lock is held for long.
+    Returns the number of labels changed.
+    """
+    if state not in STATES:
+        raise FeedbackError(f"state must be one of {STATES}")
+    if not label_ids:
+        return 0
+    ids = list(label_ids)
+    n = session.execute(update(Label).where(Label.id.in_(ids)).values(state=state, updated_at=utcnow())).rowcount
+    if state == "accepted":
+        samples = select(Label.sample_id).where(Label.id.in_(ids)).scalar_subquery()
+        session.execute(update(Label).where(Label.sample_id.in_(samples), Label.id.not_in(ids),
+                                            Label.state != "rejected").values(state="rejected", updated_at=utcnow()))
+    return n
+
+
+def review_in_batches(Session, label_ids: list[int], state: str, batch: int = 500) -> int:
+    """set_states in transactions of `batch` labels each, so the demo can write in between."""
+    done = 0
+    for i in range(0, len(label_ids), batch):
+        with Session.begin() as s:
+            done += set_states(s, label_ids[i:i + batch], state)
+    return done
+
+
+def list_labels(session: Session, task: str | None = None, state: str | None = None, limit: int = 50,
+                offset: int = 0) -> list[dict]:
+    """Labels oldest first, as dicts (id, sample_id, task, text, count, state, conflict, created_at)."""
+    q = select(Label, Sample.task).join(Sample).order_by(Label.id).offset(offset).limit(limit)
+    if task:
+        q = q.where(Sample.task == task)
+    if state:
+        q = q.where(Label.state == state)
+    bad = set(conflicts(session, task))
+    return [{"id": lab.id, "sample_id": lab.sample_id, "task": t, "text": lab.text, "count": lab.count,
+             "state": lab.state, "conflict": lab.sample_id in bad, "created_at": lab.created_at}
+            for lab, t in session.execute(q)]
 
 
 def conflicts(session: Session, task: str | None = None) -> list[int]:

@@ -6,6 +6,10 @@
               "meta":   training metadata as JSON (data mix, steps, images seen, metrics, parent)
               "sha256": digest of every tensor's name, dtype, shape and bytes, checked on load
 
+The digest is an integrity check against truncation and accidental change, not a signature:
+anyone who can write the file can write a matching digest. Trust a checkpoint as you trust its
+source; loading it can never run code, but a hostile one can read badly.
+
 Loading never executes code from the file: safetensors holds only tensors and strings, and
 the model is rebuilt from the config with strict key and shape checks. Optimizer state for
 resuming lives next to it in `<name>.train.pt`, loaded with `torch.load(weights_only=True)`.
@@ -27,7 +31,8 @@ FORMAT = "ocr-recognizer/1"
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, truncated, tampered with or does not match its model."""
+    """A checkpoint is missing, truncated, fails its integrity check, has an invalid config or does
+    not match its model."""
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -79,8 +84,13 @@ def _read_header(path: str | Path) -> tuple[ModelConfig, dict, str | None]:
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an {FORMAT} checkpoint (format={header.get('format')!r})")
     try:
-        cfg = ModelConfig.from_dict(json.loads(header["config"]))
+        raw = json.loads(header["config"])
+        if not isinstance(raw, dict):
+            raise ValueError("the config is not a JSON object")
+        cfg = ModelConfig.from_dict(raw)
         meta = json.loads(header.get("meta", "{}"))
+        if not isinstance(meta, dict):
+            raise ValueError("the meta data is not a JSON object")
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path} has a broken config: {e}") from None
     return cfg, meta, header.get("sha256")
@@ -96,7 +106,10 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[Recogn
         raise CheckpointError(f"{path} is truncated or corrupt ({e})") from None
     if expected != _digest({k: v.cpu() for k, v in sd.items()}):
         raise CheckpointError(f"{path} failed its integrity check (weights changed after saving)")
-    model = Recognizer(cfg)
+    try:
+        model = Recognizer(cfg)
+    except (ValueError, RuntimeError, TypeError) as e:  # validate() should have caught it; never a raw error
+        raise CheckpointError(f"{path}: its config cannot build a model ({e})") from None
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
     if missing or unexpected:

@@ -55,6 +55,54 @@ class ModelConfig:
             h, w = -(-h // ph), -(-w // pw)
         return h, w
 
+    def validate(self) -> "ModelConfig":
+        """Raise ValueError unless every field has a sane type and range; return self.
+
+        Checked before any model is built, so a config from a file cannot ask for an absurd
+        allocation (hidden=3,000,000) or fail deep inside torch with an unrelated error.
+        """
+        def whole(name, lo, hi, value=None):
+            v = getattr(self, name) if value is None else value
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"config {name} must be an integer in [{lo}, {hi}], got {v!r}")
+
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"config name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.charset, str) or not self.charset:
+            raise ValueError("config charset must be a non-empty string")
+        if len(set(self.charset)) != len(self.charset) or len(self.charset) > 1000:
+            raise ValueError("config charset must hold at most 1000 distinct characters, each once")
+        whole("max_len", 1, 100)
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            raise ValueError(f"config channels must be 1 or 3, got {self.channels!r}")
+        whole("img_h", 8, 512)
+        whole("img_w", 8, 2048)
+        whole("resize_h", 0, 1024)
+        whole("resize_w", 0, 2048)
+        if self.resize_h and (self.resize_h < self.img_h or self.resize_w < self.img_w):
+            raise ValueError("config resize_h/resize_w must be at least img_h/img_w")
+        stages = len(self.widths)
+        if not 1 <= stages <= 8 or len(self.convs) != stages or len(self.pools) != stages:
+            raise ValueError("config widths, convs and pools must have the same length, 1 to 8 stages")
+        for w in self.widths:
+            whole("widths", 1, 1024, w)
+        for c in self.convs:
+            whole("convs", 1, 8, c)
+        for pool in self.pools:
+            if len(pool) != 2:
+                raise ValueError(f"config pools must be (height, width) pairs, got {pool!r}")
+            for k in pool:
+                whole("pools", 1, 4, k)
+        if self.cell not in ("lstm", "gru"):
+            raise ValueError(f"config cell must be 'lstm' or 'gru', got {self.cell!r}")
+        whole("layers", 1, 4)
+        whole("hidden", 1, 2048)
+        whole("attn_dim", 1, 2048)
+        whole("embed_dim", 1, 1024)
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"config dropout must be a number in [0, 1), got {self.dropout!r}")
+        return self
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -65,12 +113,15 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
         d = dict(d)
-        for k in ("widths", "convs"):
-            if k in d:
-                d[k] = tuple(d[k])
-        if "pools" in d:
-            d["pools"] = tuple(tuple(p) for p in d["pools"])
-        return cls(**d)
+        try:
+            for k in ("widths", "convs"):
+                if k in d:
+                    d[k] = tuple(d[k])
+            if "pools" in d:
+                d["pools"] = tuple(tuple(p) for p in d["pools"])
+        except TypeError:
+            raise ValueError("config widths, convs and pools must be lists") from None
+        return cls(**d).validate()
 
 
 def preset(name: str) -> ModelConfig:

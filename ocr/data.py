@@ -10,6 +10,7 @@ network input with the shared `preprocess`. Dataset specs on the command line:
     mjsynth:PATH[:WEIGHT][@SPLIT] the MJSynth (Synth90k) folder, split train|val|test
     svhn:PATH[:WEIGHT][@SPLIT]    an SVHN format-1 split converted by scripts/prepare_svhn.py
     lmdb:PATH[:WEIGHT]            a scene-text LMDB (num-samples, image-%09d, label-%09d)
+    corpus:PATH[:WEIGHT]          a pre-rendered synthetic corpus (ocr.corpus, scripts/prerender.py)
 
 `tight:PATH` is a `folder:` of tight crops (boxes that touch the text, as word datasets are cut).
 In the digits task they are framed as the SVHN protocol frames the union of the digit boxes:
@@ -236,12 +237,13 @@ class MixedBatchSampler(Sampler[list[int]]):
 
     weights are normalized; a part's count per batch is floor(share * batch) plus the largest
     remainders, so a batch of 64 at 0.5/0.3/0.2 holds 32/19/13 (or 32/20/12) samples.
-    Infinite when `batches` is None. Deterministic for a seed; `rank`/`world` give each
-    distributed process its own stream.
+    Infinite when `batches` is None. Batch n is a pure function of (seed, rank, n), so a run
+    resumed at step `start` draws exactly the batches the uninterrupted run would have drawn;
+    `rank`/`world` give each distributed process its own stream.
     """
 
     def __init__(self, sizes: list[int], weights: list[float], batch_size: int, seed: int = 0,
-                 batches: int | None = None, rank: int = 0, world: int = 1):
+                 batches: int | None = None, rank: int = 0, world: int = 1, start: int = 0):
         if len(sizes) != len(weights) or not sizes:
             raise ValueError("need one weight per dataset")
         if any(s <= 0 for s in sizes):
@@ -250,7 +252,7 @@ class MixedBatchSampler(Sampler[list[int]]):
         self.shares = [w / total for w in weights]
         self.sizes, self.batch_size, self.batches = sizes, batch_size, batches
         self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
-        self.seed, self.rank, self.world = seed, rank, world
+        self.seed, self.rank, self.world, self.start = seed, rank, world, start
 
     def counts(self, rng: random.Random) -> list[int]:
         raw = [s * self.batch_size for s in self.shares]
@@ -260,15 +262,19 @@ class MixedBatchSampler(Sampler[list[int]]):
             counts[i] += 1
         return counts
 
+    def batch(self, n: int) -> list[int]:
+        """The indices of batch n (global batch number, counted from the start of the run)."""
+        rng = random.Random(f"{self.seed}:{self.rank}:{n}")
+        batch = []
+        for off, size, k in zip(self.offsets, self.sizes, self.counts(rng)):
+            batch += [off + rng.randrange(size) for _ in range(k)]
+        rng.shuffle(batch)
+        return batch
+
     def __iter__(self):
-        rng = random.Random(self.seed * 7919 + self.rank)
         n = 0
         while self.batches is None or n < self.batches:
-            batch = []
-            for off, size, k in zip(self.offsets, self.sizes, self.counts(rng)):
-                batch += [off + rng.randrange(size) for _ in range(k)]
-            rng.shuffle(batch)
-            yield batch
+            yield self.batch(self.start + n)
             n += 1
 
     def __len__(self) -> int:
@@ -287,7 +293,7 @@ class Spec:
         return s + (f"@{self.split}" if self.split else "")
 
 
-KINDS_WITH_PATH = ("folder", "tight", "mjsynth", "svhn", "lmdb", "feedback")
+KINDS_WITH_PATH = ("folder", "tight", "mjsynth", "svhn", "lmdb", "corpus", "feedback")
 KINDS_NO_PATH = ("synth-words", "synth-digits")
 
 
@@ -353,6 +359,9 @@ def build_dataset(spec: Spec | str, cfg: ModelConfig, seed: int = 0, length: int
     if spec.kind == "lmdb":
         from .datasets.lmdb_io import LmdbDataset
         return LmdbDataset(spec.path, cfg=cfg)
+    if spec.kind == "corpus":
+        from .corpus import corpus_dataset
+        return corpus_dataset(spec.path, cfg)
     if spec.kind == "feedback":
         from feedback.dataset import feedback_dataset
         return feedback_dataset(spec.path, cfg)

@@ -126,7 +126,10 @@ class Recognizer(nn.Module):
         return torch.stack(out, 1)
 
     def loss(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self(images, targets)
+        return self.loss_from_logits(self(images, targets), targets)
+
+    def loss_from_logits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of teacher-forced logits (N, T+1, classes) against targets (N, T+1)."""
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=self.tokenizer.pad)
 
     @torch.no_grad()

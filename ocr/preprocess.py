@@ -22,6 +22,10 @@ from .config import ModelConfig
 # Refuse images above this many pixels before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
 MAX_BYTES = 50 * 1024 * 1024
+# The only formats ever decoded (Pillow's names). Pillow knows many more, and some run external
+# programs (EPS/PostScript starts Ghostscript) or are rarely what a user means to send.
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG includes MPO (phone photos)
+FORMAT_NAMES = "PNG, JPEG, WebP, GIF, BMP or TIFF"
 
 
 class InvalidImageError(ValueError):
@@ -49,11 +53,12 @@ def _open(source) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise InvalidImageError(f"image is too large (over {MAX_PIXELS:,} pixels; a decompression bomb?)") from None
     except UnidentifiedImageError:
-        raise InvalidImageError("not a readable image (unknown or corrupt format)") from None
+        raise InvalidImageError(f"not a readable image (unknown, unsupported or corrupt format; "
+                                f"accepted: {FORMAT_NAMES})") from None
     except Exception as e:  # PIL raises many types on garbage input
         raise InvalidImageError(f"not a readable image: {e}") from None
     return img
@@ -66,9 +71,24 @@ def _from_array(a: np.ndarray) -> Image.Image:
         raise InvalidImageError(f"array of shape {a.shape} is not an image (H, W), (H, W, 3) or (H, W, 4)")
     if a.dtype != np.uint8:
         a = a.astype(np.float64)
-        hi = a.max() if a.size else 1.0
+        finite = np.isfinite(a)
+        if not finite.any():
+            raise InvalidImageError("the image has no finite pixel values (all NaN or infinite)")
+        hi = a[finite].max()
+        a = np.where(finite, a, 0.0)
         a = np.clip(a / (hi if hi > 1.0 else 1.0) * 255.0, 0, 255).astype(np.uint8)
     return Image.fromarray(a)
+
+
+def _scale_to_8bit(a: np.ndarray) -> Image.Image:
+    """A 16/32-bit or float grey image -> mode L, stretched over its finite values (NaN/inf -> black)."""
+    finite = np.isfinite(a)
+    if not finite.any():
+        raise InvalidImageError("the image has no finite pixel values (all NaN or infinite)")
+    lo, hi = float(a[finite].min()), float(a[finite].max())
+    a = np.where(finite, a, lo)
+    a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
+    return Image.fromarray(a.astype(np.uint8), "L")
 
 
 def load_image(source) -> Image.Image:
@@ -90,10 +110,7 @@ def load_image(source) -> Image.Image:
         img = ImageOps.exif_transpose(img) or img
         mode = img.mode
         if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            a = np.asarray(img, dtype=np.float64)
-            lo, hi = float(a.min()), float(a.max())
-            a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
-            return Image.fromarray(a.astype(np.uint8), "L")
+            return _scale_to_8bit(np.asarray(img, dtype=np.float64))
         if mode == "P":
             img = img.convert("RGBA")
             mode = img.mode
@@ -112,24 +129,59 @@ def load_image(source) -> Image.Image:
         raise InvalidImageError(f"image could not be decoded (truncated or corrupt?): {e}") from None
 
 
+# What a person's image must be for the demo and the corrections store to take it (`check_content`).
+MIN_SIDE = 6          # pixels: fewer cannot show a character
+MAX_ASPECT = 30       # longest side / shortest side: a 25-character word is about 15:1
+MIN_RANGE = 8         # grey levels between the darkest and the lightest pixel: less is a blank image
+
+
+def check_content(img: Image.Image) -> Image.Image:
+    """Refuse (InvalidImageError) an image that cannot hold a word or a number; return it unchanged.
+
+    Limits: each side at least MIN_SIDE pixels, at most MAX_ASPECT:1, and not blank (the grey
+    levels of a reduced copy span at least MIN_RANGE).
+    """
+    w, h = img.size
+    if min(w, h) < MIN_SIDE:
+        raise InvalidImageError(f"the image is too small ({w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE})")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise InvalidImageError(f"the image is too thin ({w}x{h} pixels; at most {MAX_ASPECT}:1)")
+    small = img.convert("L")
+    small.thumbnail((256, 256))
+    lo, hi = small.getextrema()
+    if hi - lo < MIN_RANGE:
+        raise InvalidImageError("the image is blank (one colour): there is nothing to read")
+    return img
+
+
 _NORMALIZE = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+
+
+def network_image(source, config: ModelConfig) -> Image.Image:
+    """One image -> the PIL image the network input is cut from (before any crop).
+
+    Words: greyscale, resized to (img_w, img_h) ignoring aspect ratio.
+    Digits (resize_h > 0): RGB, resized to (resize_w, resize_h); `preprocess` then crops it.
+    `preprocess(network_image(x, c), c)` equals `preprocess(x, c)`: a pre-rendered corpus
+    (`ocr.corpus`) stores these small images and trains on exactly what it would have seen.
+    """
+    img = load_image(source)
+    img = img.convert("L" if config.channels == 1 else "RGB")
+    if config.resize_h > 0:
+        return img.resize((config.resize_w, config.resize_h), Image.BILINEAR)
+    return img.resize((config.img_w, config.img_h), Image.BILINEAR)
 
 
 def preprocess(source, config: ModelConfig, train: bool = False) -> torch.Tensor:
     """One image -> network input (C, H, W) float32 in [-1, 1].
 
-    Words: resized to (img_h, img_w) ignoring aspect ratio.
-    Digits (resize_h > 0): resized to (resize_h, resize_w), then the centre crop (evaluation)
-    or a random crop (train=True) of (img_h, img_w), as in the SVHN protocol.
+    Words: `network_image` as it is. Digits: the centre crop (evaluation) or a random crop
+    (train=True) of (img_h, img_w) from the 64x64 `network_image`, as in the SVHN protocol.
     """
-    img = load_image(source)
-    img = img.convert("L" if config.channels == 1 else "RGB")
+    img = network_image(source, config)
     if config.resize_h > 0:
-        img = img.resize((config.resize_w, config.resize_h), Image.BILINEAR)
         crop = v2.RandomCrop if train else v2.CenterCrop
         img = crop((config.img_h, config.img_w))(img)
-    else:
-        img = img.resize((config.img_w, config.img_h), Image.BILINEAR)
     x = _NORMALIZE(img)
     return x.sub_(0.5).div_(0.5)
 

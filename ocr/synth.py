@@ -156,7 +156,8 @@ def degrade(img: Image.Image, rng: random.Random) -> Image.Image:
     if rng.random() < 0.4:
         a = np.asarray(img, dtype=np.float32)
         nrng = np.random.default_rng(rng.getrandbits(32))
-        a = a + nrng.normal(0, rng.uniform(2, 14), a.shape[:2] + (1,)).astype(np.float32)
+        noise = nrng.normal(0, rng.uniform(2, 14), a.shape[:2]).astype(np.float32)
+        a = a + (noise[..., None] if a.ndim == 3 else noise)  # RGB or greyscale
         img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
     if rng.random() < 0.5:
         buf = io.BytesIO()
@@ -248,11 +249,18 @@ def _compose(rng: random.Random, masks: Image.Image, min_contrast: float) -> Ima
     return img
 
 
+ENGINES = ("v1", "v2")  # v1: the engine of the first shipped models; v2: see ocr.synth_v2
+
+
 class WordSynth:
     """Synthetic cropped-word images. `ws[i]` -> (PIL RGB image, text); deterministic in (seed, i)."""
 
     def __init__(self, charset: str, fonts: tuple[str, ...] | None = None, lexicon: list[str] | None = None,
-                 seed: int = 0, length: int = 10_000_000, max_len: int = 25, min_contrast: float = 0.25):
+                 seed: int = 0, length: int = 10_000_000, max_len: int = 25, min_contrast: float = 0.25,
+                 engine: str = "v1"):
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
+        self.engine = engine
         self.charset = charset
         self.chars = set(charset)
         self.fonts = fonts or find_fonts(required=string.ascii_letters + string.digits)
@@ -277,8 +285,12 @@ class WordSynth:
         r = rng.random()
         if r < 0.62:
             w = rng.choice(self.lexicon)
-            c = rng.random()
-            w = w.lower() if c < 0.4 else w.capitalize() if c < 0.72 else w.upper()
+            if self.engine == "v1":
+                c = rng.random()
+                w = w.lower() if c < 0.4 else w.capitalize() if c < 0.72 else w.upper()
+            else:
+                from .synth_v2 import case_mix
+                w = case_mix(w, rng)
             if rng.random() < 0.12:
                 p = rng.choice([".", ",", "!", "?", ":", ";", "'s", "-", ")", '"'])
                 w = ("(" + w if p == ")" else '"' + w if p == '"' else w) + p
@@ -345,6 +357,9 @@ class WordSynth:
             raise IndexError(index)
         rng = random.Random(self.seed * 1_000_003 + index)
         text = self.sample_text(rng)
+        if self.engine == "v2":
+            from . import synth_v2
+            return synth_v2.render(self, text, rng), text
         return self.render(text, rng), text
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.distributed as distributed
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
@@ -44,6 +45,9 @@ class TrainOptions:
     seed: int = 0
     out_dir: str = "saves"
     grad_clip: float = 5.0
+    ema: float = 0.0               # >0: keep an exponential moving average of the weights (e.g. 0.999);
+                                   # validation and saved checkpoints use it, resuming keeps both
+    stop_at: int = 0               # >0: stop cleanly at this step without changing the schedule
 
 
 @dataclass
@@ -55,8 +59,9 @@ class TrainState:
 
 
 def is_synthetic(dataset) -> bool:
+    """Synthetic data (the engines, pre-rendered corpora) brings its own distortions."""
     from .synth import DigitSynth, WordSynth
-    return isinstance(dataset, (WordSynth, DigitSynth))
+    return isinstance(dataset, (WordSynth, DigitSynth)) or getattr(dataset, "synthetic", False)
 
 
 def cpu_has_bf16() -> bool:
@@ -148,6 +153,9 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
 
     model = Recognizer(cfg)
     optim_state = None
+    resume_dir = None
+    raw_state = None
+    rng_state = None  # torch's generator at the saved step (dropout, random crops), set once the loader runs
     if restore:
         parent, pmeta = load_checkpoint(restore)
         if parent.cfg != cfg:
@@ -159,12 +167,24 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
         if same_run:
             ts = torch.load(train_pt, map_location="cpu", weights_only=True)
             optim_state = ts["optimizer"]
+            if "raw_model" in ts:  # with EMA the checkpoint holds the average; the raw weights go on here
+                raw_state = ts["raw_model"]
             state.step, state.images_seen, state.wall_seconds = ts["step"], ts["images_seen"], ts["wall_seconds"]
+            state.best = [tuple(b) for b in ts.get("best", [])]
+            rng_state = ts.get("torch_rng")
             meta["parent"] = pmeta.get("parent")
             meta["resumed_from"] = str(restore)
+            resume_dir = Path(restore).parent  # the same run goes on in its own folder
         else:
             meta["parent"] = str(restore)
             meta["parent_meta"] = {k: pmeta.get(k) for k in ("data", "steps", "images_seen", "metrics")}
+    ema = None
+    if opt.ema:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opt.ema), use_buffers=True)
+        if raw_state is not None:
+            model.load_state_dict(raw_state)
+            ema.n_averaged.fill_(max(1, state.step))  # the average goes on (0 would restart it as a copy)
+        ema.to(device)
     model.to(device)
     if opt.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -175,7 +195,7 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     if optim_state:
         optimizer.load_state_dict(optim_state)
 
-    run = Path(opt.out_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run = resume_dir or Path(opt.out_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if world > 1:  # every process must agree on the folder: take rank 0's
         obj = [str(run)]
         distributed.broadcast_object_list(obj, 0)
@@ -189,7 +209,7 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     prepared = ConcatDataset([Prepared(d, cfg, train=True, augment=None if is_synthetic(d) else aug) for d in datasets])
     remaining = max(0, opt.steps - state.step)
     sampler = MixedBatchSampler([len(d) for d in datasets], weights, opt.batch_size,
-                                seed=opt.seed + state.step, batches=remaining, rank=rank, world=world)
+                                seed=opt.seed, batches=remaining, rank=rank, world=world, start=state.step)
     loader = DataLoader(prepared, batch_sampler=sampler, num_workers=opt.workers, collate_fn=collate,
                         persistent_workers=False, prefetch_factor=4 if opt.workers else None)
 
@@ -202,19 +222,22 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     loss_avg = None
 
     def checkpoint():
-        metrics = {name: evaluate_model(core, ds) for name, ds in val_sets.items()}
+        kept = ema.module if ema is not None else core  # what is validated and saved
+        metrics = {name: evaluate_model(kept, ds) for name, ds in val_sets.items()}
         acc = sum(m["accuracy"] for m in metrics.values()) / max(1, len(metrics))
         state.wall_seconds = time.time() - t0
         m = dict(meta, steps=state.step, images_seen=state.images_seen, wall_seconds=round(state.wall_seconds),
                  metrics=metrics, skipped_unreadable=skipped)
-        last = save_checkpoint(core, run / "last.safetensors", m)
+        last = save_checkpoint(kept, run / "last.safetensors", m)
+        extra = {"raw_model": core.state_dict()} if ema is not None else {}
         torch.save({"optimizer": optimizer.state_dict(), "step": state.step, "images_seen": state.images_seen,
-                    "wall_seconds": state.wall_seconds}, run / "last.train.pt")
+                    "wall_seconds": state.wall_seconds, "best": [list(b) for b in state.best],
+                    "torch_rng": torch.get_rng_state(), **extra}, run / "last.train.pt")
         name = f"step{state.step:07d}-acc{acc:.4f}.safetensors"
         state.best.append((acc, name))
         state.best.sort(reverse=True)
         if (acc, name) in state.best[: opt.keep_best]:
-            save_checkpoint(core, run / name, m)
+            save_checkpoint(kept, run / name, m)
         for _, old in state.best[opt.keep_best:]:
             (run / old).unlink(missing_ok=True)
         state.best = state.best[: opt.keep_best]
@@ -225,10 +248,13 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
                                                      for k, v in metrics.items()))
         return last
 
-    if rank == 0:
+    if rank == 0 and not (resume_dir and log_path.is_file()):
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(["step", "loss", "val_accuracy", "wall_seconds"])
-    for xs, ys, bad in loader:
+    batches = iter(loader)  # creating it draws a base seed from torch's generator: restore after it
+    if rng_state is not None:
+        torch.set_rng_state(rng_state)
+    for xs, ys, bad in batches:
         skipped += bad
         if xs is None:
             continue
@@ -239,13 +265,13 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
             xs = xs.contiguous(memory_format=torch.channels_last)
         targets = core.tokenizer.encode(ys).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(xs, targets)
-        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(),
-                                                 ignore_index=core.tokenizer.pad)
+            loss = core.loss_from_logits(model(xs, targets), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(core.parameters(), opt.grad_clip)
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(core)
         state.step += 1
         state.images_seen += len(ys) * world
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
@@ -260,10 +286,12 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
             if world > 1:  # every process stops at the same step
                 distributed.all_reduce(flag, op=distributed.ReduceOp.MAX)
             out_of_time = bool(flag.item())
+        if opt.stop_at and state.step >= opt.stop_at:
+            out_of_time = True
         if rank == 0 and (state.step % opt.val_every == 0 or state.step >= opt.steps):
             checkpoint()
         if out_of_time:
-            tqdm.write(f"stopping after --max-minutes {opt.max_minutes}")
+            tqdm.write(f"stopping at step {state.step} (--stop-at / --max-minutes)")
             break
     bar.close()
     if rank == 0 and state.step % opt.val_every != 0:

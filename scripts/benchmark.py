@@ -76,6 +76,43 @@ def time_train(cfg, images, threads, bf16, batch=64, steps=4):
     return batch * steps / (time.perf_counter() - t)
 
 
+def tesseract_reader():
+    """Tesseract 5 (tesserocr, in-process, single-line) limited to one OpenMP thread, or SystemExit."""
+    import os
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # read by libtesseract when it loads
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from evaluate import Tesseract
+    return Tesseract()
+
+
+def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5)):
+    """Median ms per single image, ours (each beam width) and Tesseract's, interleaved image by image
+    so both see the same machine load. -> rows (threads, name, median ms, ratio to Tesseract)."""
+    tess = tesseract_reader()
+    rows = []
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        times = {b: [] for b in beams} | {"tesseract": []}
+        for img in images[:5]:  # warm-up
+            rec.read(img)
+            tess.read(img.convert("RGB"))
+        for img in images:
+            for b in beams:
+                t = time.perf_counter()
+                rec.read(img, beam_width=b)
+                times[b].append((time.perf_counter() - t) * 1000)
+            rgb = img.convert("RGB")
+            t = time.perf_counter()
+            tess.read(rgb)
+            times["tesseract"].append((time.perf_counter() - t) * 1000)
+        t_ms = statistics.median(times["tesseract"])
+        for b in beams:
+            ms = statistics.median(times[b])
+            rows.append((threads, "ours greedy" if b == 1 else f"ours beam {b}", ms, ms / t_ms))
+        rows.append((threads, "tesseract 5", t_ms, 1.0))
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["words", "digits"], help="'words', 'digits' or checkpoint paths")
@@ -83,8 +120,30 @@ def main(argv=None) -> int:
     p.add_argument("--skip-train", action="store_true", help="skip the training-throughput rows")
     p.add_argument("--beam-width", type=int, nargs="+", default=[1],
                    help="decoding widths timed on single images (1 = greedy, the default; e.g. 1 5)")
+    p.add_argument("--baseline", choices=("tesseract",),
+                   help="time single-image reading against Tesseract 5 (tesserocr), interleaved, 1 and 2 threads")
+    p.add_argument("--images", default=None,
+                   help="dataset spec of real word images for --baseline (default: the shipped word examples), "
+                        "e.g. folder:../shared/data/real/dev/iiit5k_test")
+    p.add_argument("--count", type=int, default=300, help="images for --baseline (default 300)")
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    if args.baseline:
+        from ocr import load_image
+        from ocr.data import build_dataset
+        rec = load_recognizer(args.models[0])
+        if args.images:
+            ds = build_dataset(args.images, rec.cfg)
+            images = [load_image(ds[i][0]) for i in range(min(args.count, len(ds)))]
+        else:
+            images = [load_image(p) for p in sorted((Path(__file__).resolve().parent.parent / "data" / "examples")
+                                                    .glob(f"{rec.cfg.name}_*.png"))] * 30
+        print(f"{args.models[0]}: {len(images)} images, each read by ours and by Tesseract in turn")
+        print(f"{'threads':>7}  {'reader':14} {'median ms':>9}  {'x Tesseract':>11}")
+        for threads, name, ms, ratio in versus_tesseract(rec, images, beams=tuple(args.beam_width) if
+                                                         args.beam_width != [1] else (1, 5)):
+            print(f"{threads:7d}  {name:14} {ms:9.2f}  {ratio:11.2f}")
+        return 0
     rows = []
     for name in args.models:
         rec = load_recognizer(name)

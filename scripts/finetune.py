@@ -8,15 +8,23 @@
 
 The corrections come from the feedback store (--db or $OCR_FEEDBACK_DB): accepted labels, plus
 pending ones with --include-pending; conflicting samples are never used. A deterministic
---holdout fraction of them (by label id) is kept out of training and, with any --val datasets,
-forms the validation set: the model is evaluated on it before and after, and both are printed.
-The new checkpoint records its lineage (parent, the correction ids trained on, the mix).
---promote copies it over the shipped default (data/models/<task>.safetensors, fp16) only if it
-is not worse on that validation set.
+--holdout fraction of them (by label id) is kept out of training; the checkpoint is chosen on it.
+
+Promotion gate (--promote). Corrections come from strangers and can be poisoned (48 crops all
+"corrected" to one word lifted the held-out corrections and wrecked clean images), so the gate
+never looks at them. It measures the base and the new model on sets the corrections cannot
+change: --reference N synthetic images regenerated identically from a fixed seed, plus every
+--val set the operator names. The new model is promoted only if no gate set falls by more than
+--tolerance (default 0.01 = 1 point). The new checkpoint records its lineage (parent file and its
+SHA-256, the store, the correction ids trained on, the mix); each replaced default is kept in
+data/models/history/ (or next to --promote-to), and the promoted file is written with mode 0644.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import hashlib
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -36,6 +44,40 @@ def held_out(label_id: int, fraction: float) -> bool:
     return stable_hash32(f"holdout-{label_id}") / 0xFFFFFFFF < fraction
 
 
+REFERENCE_SEED = 424_242  # the gate's synthetic reference set: the same images on every run
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def gate_sets(cfg, task: str, reference: int, extra: list[str]) -> dict:
+    """The promotion gate's sets: a fixed synthetic reference set and the operator's --val sets."""
+    sets = {}
+    if reference > 0:
+        sets[f"reference synth-{task}"] = Materialized(build_dataset(f"synth-{task}", cfg, seed=REFERENCE_SEED), reference)
+    for i, v in enumerate(extra):
+        vs = parse_spec(v)
+        sets[str(vs.path or vs.kind)] = Materialized(build_dataset(vs, cfg, seed=10_000 + i), 2000)
+    return sets
+
+
+def keep_previous(target: Path, task: str) -> Path | None:
+    """Copy the default about to be replaced into history/ beside it, named by time and hash."""
+    if not target.exists():
+        return None
+    history = target.parent / "history"
+    history.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    kept = history / f"{task}-{stamp}-{file_sha256(target)[:12]}.safetensors"
+    shutil.copy2(target, kept)
+    return kept
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from-feedback", action="store_true", required=True, help="train on the corrections store")
@@ -46,7 +88,12 @@ def main(argv=None) -> int:
                    help="datasets and weights; 'feedback:W' is the corrections (default synth-<task>:0.5 feedback:0.5)")
     p.add_argument("--include-pending", action="store_true", help="also train on corrections not yet reviewed")
     p.add_argument("--holdout", type=float, default=0.1, help="fraction of corrections kept for validation (default 0.1)")
-    p.add_argument("--val", nargs="*", default=[], help="more validation datasets (never the corrections trained on)")
+    p.add_argument("--val", nargs="*", default=[],
+                   help="datasets the promotion gate also measures (e.g. folder:clean_val); never corrections")
+    p.add_argument("--reference", type=int, default=1000,
+                   help="synthetic images of the task in the gate's fixed reference set (default 1000)")
+    p.add_argument("--tolerance", type=float, default=0.01,
+                   help="largest accuracy drop on any gate set that still promotes (default 0.01)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--batch-size", type=int, default=64)
@@ -55,7 +102,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=0.0)
     p.add_argument("--out", default="saves/finetune")
-    p.add_argument("--promote", action="store_true", help="replace the shipped default if not worse on validation")
+    p.add_argument("--promote", action="store_true",
+                   help="replace the shipped default if no gate set (reference + --val) gets worse than --tolerance")
     p.add_argument("--promote-to", type=Path, default=None,
                    help="where --promote writes (default data/models/<task>.safetensors)")
     args = p.parse_args(argv)
@@ -95,45 +143,48 @@ def main(argv=None) -> int:
         datasets.append(train_fb if s.kind == "feedback" else build_dataset(s, cfg, seed=1000 + 100 * i))
     if not any(s.kind == "feedback" for s in specs):
         print("warning: --mix has no 'feedback:W' entry; the corrections are not trained on", file=sys.stderr)
-    vals = {}
-    if len(val_fb):
-        vals["feedback-holdout"] = val_fb
-    for i, v in enumerate(args.val):
-        vs = parse_spec(v)
-        vals[str(vs.path or vs.kind)] = Materialized(build_dataset(vs, cfg, seed=10_000 + i), 2000)
-    if not vals:
-        print("error: no validation data: raise --holdout or give --val", file=sys.stderr)
+    selection = {"feedback-holdout": val_fb} if len(val_fb) else {}
+    gate = gate_sets(cfg, args.task, args.reference, args.val)
+    if not selection and not gate:
+        print("error: no validation data: raise --holdout, --reference or give --val", file=sys.stderr)
         return 1
 
-    before = {k: evaluate_model(model, v) for k, v in vals.items()}
+    before = {k: evaluate_model(model, v) for k, v in (selection | gate).items()}
+    from feedback.db import resolve_url, safe_url
     meta = {"data": [str(s) for s in specs], "finetune_from_feedback": True,
             "correction_label_ids": sorted(train_ids), "heldout_label_ids": sorted(val_ids),
-            "feedback_states": list(states)}
+            "feedback_states": list(states), "parent_sha256": file_sha256(base),
+            "store": {"url": safe_url(resolve_url(args.db)), "labels": len(ids), "max_label_id": max(ids)}}
     opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=min(200, args.steps // 10),
                        val_every=args.val_every, keep_best=1, workers=args.workers, threads=args.threads,
                        max_minutes=args.max_minutes, out_dir=args.out)
-    run = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=str(base), meta=meta)
-    best = sorted(run.glob("step*-acc*.safetensors"))
+    # the checkpoint is chosen on the held-out corrections only; the gate sets stay unseen until the gate
+    run = train(cfg, datasets, [s.weight for s in specs], selection, opt, restore=str(base), meta=meta)
+    best = sorted(run.glob("step*-acc*.safetensors")) if selection else []  # none held out: the last one
     best = max(best, key=lambda q: float(q.stem.split("acc")[1])) if best else run / "last.safetensors"
     new, new_meta = load_checkpoint(best)
-    after = {k: evaluate_model(new, v) for k, v in vals.items()}
+    after = {k: evaluate_model(new, v) for k, v in (selection | gate).items()}
 
-    print(f"\n{'validation set':28} {'count':>6} {'before':>8} {'after':>8}")
-    for k in vals:
-        print(f"{k[-28:]:28} {before[k]['count']:6d} {before[k]['accuracy']:8.3f} {after[k]['accuracy']:8.3f}")
-    mean = lambda d: sum(v["accuracy"] for v in d.values()) / len(d)  # noqa: E731
+    print(f"\n{'validation set':28} {'count':>6} {'before':>8} {'after':>8}  role")
+    for k in selection | gate:
+        role = "chooses the checkpoint" if k in selection else "promotion gate"
+        print(f"{k[-28:]:28} {before[k]['count']:6d} {before[k]['accuracy']:8.3f} {after[k]['accuracy']:8.3f}  {role}")
     print(f"new checkpoint: {best}")
-    if args.promote:
-        if mean(after) >= mean(before):
-            target = args.promote_to or SHIPPED[args.task]
-            if target.exists():
-                shutil.copy2(target, target.with_suffix(".previous.safetensors"))
-            new_meta = dict(new_meta, promoted_from=str(best), validation_before=before, validation_after=after)
-            save_checkpoint(new, target, new_meta, dtype=torch.float16)
-            print(f"promoted to {target} (previous kept as {target.with_suffix('.previous.safetensors').name})")
-        else:
-            print("not promoted: the new model is worse on the validation set")
-            return 2
+    if not args.promote:
+        return 0
+    falls = {k: before[k]["accuracy"] - after[k]["accuracy"] for k in gate}
+    worse = {k: d for k, d in falls.items() if d > args.tolerance}
+    if not gate or worse:
+        why = ", ".join(f"{k} fell {d:.3f}" for k, d in worse.items()) or "no gate set"
+        print(f"not promoted: {why} (tolerance {args.tolerance})")
+        return 2
+    target = args.promote_to or SHIPPED[args.task]
+    kept = keep_previous(target, args.task)
+    new_meta = dict(new_meta, promoted_from=str(best), promoted_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+                    gate_before=before, gate_after=after, gate_tolerance=args.tolerance)
+    save_checkpoint(new, target, new_meta, dtype=torch.float16)
+    os.chmod(target, 0o644)
+    print(f"promoted to {target}" + (f" (the previous one is kept as {kept})" if kept else ""))
     return 0
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from feedback import FeedbackError, add_submission, make_engine, resolve_url, session_factory, set_state  # noqa: E402
+from feedback import FeedbackError, add_submission, make_engine, resolve_url, safe_url, session_factory, set_state  # noqa: E402
 from feedback.store import conflicts  # noqa: E402
 from feedback.models import Label, Sample  # noqa: E402
 from ocr import InvalidImageError, load_image, load_recognizer  # noqa: E402
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         counts["accepted labels"] = len(todo)
         counts["conflicting samples left for review"] = len(bad)
     engine.dispose()
-    print(f"store: {resolve_url(args.db)}  ({time.time() - t0:.0f} s)")
+    print(f"store: {safe_url(resolve_url(args.db))}  ({time.time() - t0:.0f} s)")
     for k, v in counts.items():
         print(f"  {k}: {v}")
     return 0

@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: bf16 autocast only where the CPU has native bf16 (AVX512-BF16/AMX) or on CUDA")
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop cleanly after this many minutes")
+    p.add_argument("--stop-at", type=int, default=0,
+                   help="stop cleanly at this step, the schedule still planned for --steps (resume later)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="exponential moving average of the weights, e.g. 0.999 (validated and saved); 0 = off")
     p.add_argument("--fonts", action="append", default=[], metavar="DIR",
                    help="extra font folder for synthetic data (repeatable; system and matplotlib fonts are also used)")
     p.add_argument("--seed", type=int, default=0)
@@ -78,7 +82,8 @@ def main(argv=None) -> int:
     opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
-                       max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out)
+                       max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, ema=args.ema,
+                       stop_at=args.stop_at)
     meta = {"data": [str(s) for s in specs], "val": list(vals)}
     run = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
     if dist_info()[0] == 0:

@@ -1,5 +1,6 @@
 """The demo: handlers with a temporary store, the API through gradio_client, a real browser."""
 import io
+import json
 import os
 import socket
 import threading
@@ -24,22 +25,39 @@ def svc(tmp_path_factory):
     return app.make_service(str(tmp_path_factory.mktemp("db") / "fb.sqlite"))
 
 
-def _png(tmp_path, name="w.png", size=(120, 32), mode="RGB"):
+def _png(tmp_path, name="w.png", size=(120, 32), mode="RGB", seed=0):
+    """A small image with content (noise): blank images are refused by the demo."""
+    a = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
     p = tmp_path / name
-    Image.new(mode, size, "white" if mode in ("RGB", "L") else 0).save(p)
+    Image.fromarray(a).convert(mode).save(p)
     return str(p)
 
 
+def _standard(text):
+    """The standard scene-text protocol: lower-case, 0-9a-z only."""
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def test_shipped_examples_are_read_right(svc):
+    """The examples a visitor clicks first: each file is named <task>_<n>_<text>.png."""
+    right = {"words": [], "digits": []}
+    for p in sorted(app.EXAMPLES.glob("*.png")):
+        task, _, truth = p.stem.split("_", 2)
+        text = svc.recognize(str(p), task).prediction.text
+        right[task].append(_standard(text) == _standard(truth) if task == "words" else text == truth)
+    assert len(right["digits"]) == 4 and all(right["digits"]), right
+    assert len(right["words"]) == 6 and sum(right["words"]) >= 5, right   # "Parking" is read "PRRKING" today
+
+
 def test_recognize_returns_prediction_and_animation(svc, tmp_path):
-    r = svc.recognize(_png(tmp_path), "words")
-    assert isinstance(r.prediction.text, str)
-    assert len(r.frames) == len(r.prediction.attention) >= 1
+    r = svc.recognize(str(app.EXAMPLES / "words_1_Coffee.png"), "words")
+    assert r.prediction.text == "Coffee"
+    assert len(r.frames) == len(r.prediction.attention) == len("Coffee") + 1   # one step per character + EOS
     assert r.gif[:6] == b"GIF89a" and r.gif_data_uri.startswith("data:image/gif;base64,")
     frames = Image.open(io.BytesIO(r.gif))
     assert getattr(frames, "n_frames", 1) == len(r.frames)
     d = svc.recognize(_png(tmp_path, "d.png", (60, 40)), "digits")
     assert set(d.prediction.text) <= set("0123456789")
-
 
 
 def test_each_task_decodes_with_its_default_beam(svc, tmp_path, monkeypatch):
@@ -51,6 +69,7 @@ def test_each_task_decodes_with_its_default_beam(svc, tmp_path, monkeypatch):
         monkeypatch.setattr(rec, "read", lambda img, beam_width=1, _r=real, **kw: widths.append(beam_width) or _r(img, beam_width=beam_width, **kw))
         svc.recognize(_png(tmp_path), task)
     assert widths == [DEFAULT_BEAM["words"], DEFAULT_BEAM["digits"]] == [5, 1]
+
 
 def _bad_inputs(tmp_path):
     (tmp_path / "notimg.png").write_bytes(b"%PDF-1.4 hello")
@@ -69,28 +88,78 @@ def test_bad_images_give_user_errors(svc, tmp_path):
             svc.recognize(bad, "words")
 
 
+def _gradient(w, h):
+    return (np.add.outer(np.arange(h), np.arange(w)) * 255 // (w + h)).astype(np.uint8)
+
+
 @pytest.mark.parametrize("make", [
-    lambda: Image.new("RGB", (1, 1)),
-    lambda: Image.fromarray((np.arange(600).reshape(20, 30) * 90).astype(np.uint16)),
-    lambda: Image.new("CMYK", (50, 20), (0, 0, 0, 255)),
-    lambda: Image.new("P", (50, 20)),
-    lambda: Image.new("RGBA", (50, 20), (0, 0, 0, 0)),
+    lambda: Image.fromarray((_gradient(30, 20).astype(np.uint16) * 200)),
+    lambda: Image.fromarray(np.stack([_gradient(50, 20)] * 4, 2), "CMYK"),
+    lambda: Image.fromarray(_gradient(50, 20)).convert("P"),
+    lambda: Image.fromarray(np.dstack([_gradient(50, 20)] * 3 + [np.full((20, 50), 200, np.uint8)]), "RGBA"),
+    lambda: Image.fromarray(np.where(np.isin(np.arange(600).reshape(20, 30), [5]), np.nan,
+                                     _gradient(30, 20)).astype(np.float32), "F"),   # one NaN pixel
 ])
 def test_odd_images_are_read(svc, tmp_path, make):
     img = make()
-    fmt = "TIFF" if img.mode in ("CMYK", "I;16") else "PNG"
+    fmt = "TIFF" if img.mode in ("CMYK", "I;16", "F") else "PNG"
     p = tmp_path / f"odd.{fmt.lower()}"
     img.save(p, fmt)
-    assert isinstance(svc.recognize(str(p), "words").prediction.text, str)
+    r = svc.recognize(str(p), "words")
+    assert isinstance(r.prediction.text, str)
+    assert r.image.getextrema() != (0, 0)          # a NaN pixel must not turn the whole image black
+
+
+@pytest.mark.parametrize("size,why", [((1, 1), "too small"), ((1, 20000), "too small"), ((20000, 1), "too small"),
+                                      ((400, 8), "too thin"), ((60, 30), "blank")])
+def test_images_that_cannot_hold_text_are_refused_and_not_stored(svc, tmp_path, size, why):
+    p = tmp_path / "junk.png"
+    Image.new("L", size, 200).save(p) if why == "blank" else Image.fromarray(
+        np.random.default_rng(0).integers(0, 255, size[::-1], dtype=np.uint8)).save(p)
+    with pytest.raises(UserError, match=why):
+        svc.recognize(str(p), "words")
+    with svc.Session.begin() as s:
+        before = s.scalar(select(func.count(Submission.id)))
+    with pytest.raises(UserError, match=why):
+        svc.save(str(p), "words", "junk", "c")
+    with svc.Session.begin() as s:
+        assert s.scalar(select(func.count(Submission.id))) == before
+
+
+def test_postscript_and_other_formats_are_never_decoded(svc, tmp_path, monkeypatch):
+    import subprocess
+    calls = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(OSError()))
+    p = tmp_path / "loop.eps"
+    p.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 30\n{ } loop\n%%EOF\n")
+    with pytest.raises(UserError, match="accepted: PNG, JPEG, WebP, GIF, BMP or TIFF"):
+        svc.recognize(str(p), "words")
+    for fmt in ("PCX", "PPM", "TGA", "ICO"):
+        q = tmp_path / f"x.{fmt.lower()}"
+        Image.fromarray(_gradient(32, 32)).convert("RGB").save(q, fmt)
+        with pytest.raises(UserError, match="unsupported"):
+            svc.recognize(str(q), "words")
+    assert calls == []   # Ghostscript (or anything else) was never started
+
+
+def test_large_images_are_stored_at_a_bounded_size(svc, tmp_path):
+    from feedback import Sample
+    from feedback.store import MAX_STORED_PIXELS, MAX_STORED_SIDE
+    p = _png(tmp_path, "big.png", (3900, 3900), seed=5)
+    sid, _ = svc.save(p, "words", "Noise", "c")
+    with svc.Session.begin() as s:
+        sample = s.get(Sample, s.get(Submission, sid).sample_id)
+        assert max(sample.width, sample.height) <= MAX_STORED_SIDE and sample.width * sample.height <= MAX_STORED_PIXELS
+        assert len(sample.png) < 2_000_000
 
 
 def test_animated_gif_and_exif_rotated(svc, tmp_path):
-    frames = [Image.new("RGB", (60, 20), c) for c in ("white", "black")]
+    frames = [Image.fromarray(_gradient(60, 20)).convert("RGB"), Image.new("RGB", (60, 20), "black")]
     frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
     assert isinstance(svc.recognize(str(tmp_path / "a.gif"), "words").prediction.text, str)
     exif = Image.Exif()
     exif[0x0112] = 8
-    Image.new("RGB", (20, 60), "white").save(tmp_path / "r.jpg", exif=exif)
+    Image.fromarray(_gradient(20, 60)).convert("RGB").save(tmp_path / "r.jpg", exif=exif)
     r = svc.recognize(str(tmp_path / "r.jpg"), "words")
     assert r.image.size == (60, 20)
 
@@ -115,6 +184,36 @@ def test_save_confirm_undo_and_refusals(svc, tmp_path):
         svc.save(p, "digits", "12b", "client-a")
     with svc.Session.begin() as s:
         assert s.scalar(select(func.count(Submission.id))) == before
+    for bad in (["abc"], True, 12345, b"bytes"):
+        with pytest.raises(UserError, match="must be text"):
+            svc.save(p, "words", bad, "client-a")
+
+
+def test_a_save_after_undo_goes_back_to_review(svc, tmp_path):
+    p = _png(tmp_path, "u.png", (90, 30), seed=9)
+    sid, _ = svc.save(p, "words", "Again", "client-u")
+    svc.undo(sid, "client-u")
+    sid2, msg = svc.save(p, "words", "Again", "client-u")
+    assert msg == f"Saved correction #{sid2}: Again"
+    with svc.Session.begin() as s:
+        label = s.get(Label, s.get(Submission, sid2).label_id)
+        assert (label.state, label.count) == ("pending", 1)
+
+
+def test_a_locked_store_is_retried_then_reported_as_busy(svc, tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+    import webapp.service as service
+    calls = []
+
+    def locked(*a, **k):
+        calls.append(1)
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(service, "add_submission", locked)
+    monkeypatch.setattr(service.time, "sleep", lambda s: None)
+    with pytest.raises(UserError, match="busy right now. Try again"):
+        svc.save(_png(tmp_path), "words", "Busy", "c")
+    assert len(calls) == 3
 
 
 def test_hub_sync_exports_accepted_to_local_folder(svc, tmp_path):
@@ -149,8 +248,8 @@ def server(svc):
 def test_gradio_client_api(server, tmp_path, svc):
     from gradio_client import Client, handle_file
     c = Client(server, verbose=False)
-    text, conf, chars = c.predict(handle_file(_png(tmp_path)), "words", api_name="/recognize")
-    assert isinstance(text, str) and 0 <= conf <= 1 and chars.startswith("[")
+    text, conf, chars = c.predict(handle_file(str(app.EXAMPLES / "digits_2_154.png")), "digits", api_name="/recognize")
+    assert text == "154" and 0 <= conf <= 1 and len(json.loads(chars)) == 3
     msg = c.predict(handle_file(_png(tmp_path)), "words", "Client", api_name="/save_correction")
     assert "Client" in msg
     (tmp_path / "bad.png").write_bytes(b"nope")
@@ -158,6 +257,57 @@ def test_gradio_client_api(server, tmp_path, svc):
         c.predict(handle_file(str(tmp_path / "bad.png")), "words", api_name="/recognize")
     with pytest.raises(Exception, match="Not saved"):
         c.predict(handle_file(_png(tmp_path)), "words", "", api_name="/save_correction")
+
+
+def _call(server, api, data):
+    """Raw HTTP, as a stranger would call the API: POST the data, read the server-sent events."""
+    import httpx
+    r = httpx.post(f"{server}gradio_api/call/{api}", json={"data": data}, timeout=30)
+    r.raise_for_status()
+    with httpx.stream("GET", f"{server}gradio_api/call/{api}/{r.json()['event_id']}", timeout=60) as events:
+        return "".join(events.iter_text())
+
+
+def _submissions(svc):
+    with svc.Session.begin() as s:
+        return s.scalar(select(func.count(Submission.id)))
+
+
+def test_no_file_on_the_server_can_be_read_through_the_api(server, svc, tmp_path):
+    from gradio_client import Client
+    repo_file = str(app.EXAMPLES / "words_1_Coffee.png")       # an image the model reads as "Coffee"
+    outside = _png(tmp_path, "secret.png", (200, 40), seed=3)  # a server file outside Gradio's folders
+    before = _submissions(svc)
+    replies = []
+    for path in (repo_file, outside, "/no/such/file.png", os.path.join(app.EXAMPLES, "..", "..", "README.md")):
+        for value in ({"path": path}, {"path": path, "meta": {"_type": "gradio.FileData"}}):
+            out = _call(server, "recognize", [value, "words"])
+            assert "event: error" in out and "Coffee" not in out, out
+            replies.append(out.replace(path, "<path>"))
+            out = _call(server, "save_correction", [value, "words", "Stolen"])
+            assert "event: error" in out, out
+    # one generic answer: the replies never say whether a path exists or what it holds
+    without_meta = {r for r in replies[::2]}
+    assert len(without_meta) == 1 and "cannot be read as an image" in without_meta.pop()
+    c = Client(server, verbose=False)
+    with pytest.raises(Exception, match="cannot be read as an image"):
+        c.predict({"path": repo_file}, "words", api_name="/recognize")
+    assert _submissions(svc) == before
+
+
+def test_the_api_refuses_corrections_that_are_not_strings(server, svc, tmp_path):
+    import httpx
+    with open(_png(tmp_path, "up.png", seed=4), "rb") as f:
+        r = httpx.post(f"{server}gradio_api/upload", files={"files": ("up.png", f, "image/png")}, timeout=30)
+    uploaded = {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+    before = _submissions(svc)
+    for bad in (None, ["abc"], True, 12345, {"text": "x"}):
+        out = _call(server, "save_correction", [uploaded, "words", bad])
+        assert "event: error" in out and "must be" in out, (bad, out)
+    assert _submissions(svc) == before
+    out = _call(server, "save_correction", [uploaded, "words", "Fine"])
+    assert "event: complete" in out and "Fine" in out
+    assert _submissions(svc) == before + 1
 
 
 def test_twenty_concurrent_clients_lose_nothing(server, tmp_path, svc):
@@ -200,7 +350,7 @@ def test_real_browser(server, svc):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(server)
+        page.goto(server, wait_until="domcontentloaded", timeout=90_000)
         page.locator("#inp input[type=file]").set_input_files(str(example[0]))
         page.locator("#attn_gif").wait_for(timeout=30_000)
         corr = page.locator("#correction textarea, #correction input").first
@@ -208,11 +358,21 @@ def test_real_browser(server, svc):
                                arg="#correction textarea, #correction input", timeout=30_000)
         predicted = corr.input_value()
         assert page.locator("#transcript").inner_text().replace("\n", "").strip() != ""
-        corr.fill("Browser")
+        corr.fill("<b>Browser</b>")                      # HTML in a correction must show as text
         page.locator("#save").click()
-        page.locator("#status").get_by_text("Browser").wait_for(timeout=30_000)
+        status = "#status textarea, #status input"
+        page.wait_for_function("sel => { const e = document.querySelector(sel); return e && e.value.includes('Browser') }",
+                               arg=status, timeout=30_000)
+        assert page.locator(status).first.input_value().endswith(": <b>Browser</b>")
+        assert page.locator("#status b").count() == 0
         page.screenshot(path=str(ARTIFACTS / "browser_test.png"), full_page=True)
         browser.close()
     with svc.Session.begin() as s:
-        sub = s.scalars(select(Submission).where(Submission.corrected_text == "Browser")).one()
+        sub = s.scalars(select(Submission).where(Submission.corrected_text == "<b>Browser</b>")).one()
         assert sub.prediction == predicted
+
+
+def test_user_and_model_text_is_inert_in_markdown():
+    assert app.plain("<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
+    assert app.plain("[a](http://e)") == "\\[a\\]\\(http://e\\)"
+    assert app.plain("*y*_") == "\\*y\\*\\_"

@@ -59,20 +59,43 @@ def test_tampered_weights(ckpt, tmp_path):
         load_checkpoint(bad)
 
 
-def test_config_not_matching_weights(ckpt, tmp_path):
-    _, path = ckpt
+def _with_config(path, tmp_path, **changes):
+    """A copy of the checkpoint whose header config has `changes` (the weights are left as they are)."""
     data = path.read_bytes()
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + n])
     cfg = json.loads(header["__metadata__"]["config"])
-    cfg["hidden"] = 64
+    cfg.update(changes)
     header["__metadata__"]["config"] = json.dumps(cfg)
     h = json.dumps(header).encode()
     h += b" " * (-len(h) % 8)
-    bad = tmp_path / "mismatch.safetensors"
+    bad = tmp_path / "changed.safetensors"
     bad.write_bytes(struct.pack("<Q", len(h)) + h + data[8 + n:])
-    with pytest.raises(CheckpointError):
-        load_checkpoint(bad)
+    return bad
+
+
+def test_config_not_matching_weights(ckpt, tmp_path):
+    with pytest.raises(CheckpointError, match="shape mismatch|does not match"):
+        load_checkpoint(_with_config(ckpt[1], tmp_path, hidden=64))
+
+
+@pytest.mark.parametrize("changes,msg", [
+    ({"cell": "rnn"}, "cell must be 'lstm' or 'gru'"),
+    ({"charset": ""}, "charset must be a non-empty string"),
+    ({"hidden": -3}, "hidden must be an integer"),
+    ({"hidden": 2.5}, "hidden must be an integer"),
+    ({"hidden": 3_000_000}, "hidden must be an integer"),   # would allocate ~8 GB before any check
+    ({"widths": [16, 32], "convs": [1]}, "same length"),
+    ({"pools": "x"}, "pools"),
+    ({"channels": 7}, "channels must be 1 or 3"),
+])
+def test_invalid_configs_are_refused_before_building(ckpt, tmp_path, changes, msg, monkeypatch):
+    import ocr.checkpoint
+    built = []
+    monkeypatch.setattr(ocr.checkpoint, "Recognizer", lambda cfg: built.append(cfg))
+    with pytest.raises(CheckpointError, match=msg):
+        load_checkpoint(_with_config(ckpt[1], tmp_path, **changes))
+    assert built == []
 
 
 def test_missing_and_foreign_files(tmp_path):

@@ -291,3 +291,38 @@ def test_painted_digits_cover_every_digit_and_stay_in_their_boxes():
     from ocr.synth import DigitSynth
     img, label = DigitSynth(seed=1, painted_rate=1.0)[0]
     assert label.isdigit() and img.mode == "RGB"
+
+
+def test_v2_word_engine_is_deterministic_realistic_and_keeps_v1_unchanged():
+    from ocr.synth import WordSynth
+    from ocr.synth_v2 import case_mix, colour_clusters
+    import random
+    v2a, v2b = WordSynth(WORDS.charset, seed=5, engine="v2"), WordSynth(WORDS.charset, seed=5, engine="v2")
+    grey_ranges = []
+    for i in range(24):
+        (ia, ta), (ib, tb) = v2a[i], v2b[i]
+        assert ta == tb and np.array_equal(np.asarray(ia), np.asarray(ib))   # a pure function of (seed, index)
+        assert normalize_label(ta, WORDS.charset, WORDS.max_len) == ta
+        lo, hi = ia.convert("L").getextrema()
+        grey_ranges.append(hi - lo)
+    assert min(grey_ranges) > 0 and np.median(grey_ranges) > 40               # never blank, mostly legible
+    v1 = WordSynth(WORDS.charset, seed=5)
+    assert [v1[i][1] for i in range(5)] != [v2a[i][1] for i in range(5)] or \
+        not np.array_equal(np.asarray(v1[0][0]), np.asarray(v2a[0][0]))
+    # the case mix follows the real labels: about half all-caps
+    rng = random.Random(0)
+    cases = Counter("upper" if w.isupper() else "title" if w.istitle() else "lower" if w.islower() else "mixed"
+                    for w in (case_mix("station", rng) for _ in range(4000)))
+    assert 0.45 < cases["upper"] / 4000 < 0.55 and 0.22 < cases["title"] / 4000 < 0.32
+    clusters, _ = colour_clusters()
+    assert len(clusters) >= 20 and all(len(c["text"]) == len(c["background"]) == 3 for c in clusters)
+    with pytest.raises(ValueError, match="unknown engine"):
+        WordSynth(WORDS.charset, engine="v9")
+
+
+def test_v1_engine_texts_are_unchanged():
+    """The A/B baseline must stay the engine the shipped models were trained on (its text stream)."""
+    from ocr.synth import WordSynth
+    img, text = WordSynth(WORDS.charset, seed=1)[0]
+    assert text == "Leprechaun"
+    assert img.size[1] > 10

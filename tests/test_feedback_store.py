@@ -13,8 +13,8 @@ from PIL import Image
 from sqlalchemy import func, inspect, select, text
 
 from feedback import (FeedbackError, Label, Prediction, Sample, Submission, add_submission, conflicts, export_folder,
-                      export_lmdb, labelled_samples, make_engine, session_factory, set_state, stats, undo_submission,
-                      validate_text)
+                      export_lmdb, labelled_samples, make_engine, session_factory, set_state, set_states, stats,
+                      undo_submission, validate_text)
 from ocr.data import folder_dataset
 from ocr.datasets.lmdb_io import LmdbDataset
 
@@ -214,3 +214,71 @@ def test_sigkill_mid_burst_keeps_acknowledged_rows(tmp_path):
     stored = {r[0] for r in con.execute("SELECT id FROM submissions")}
     con.close()
     assert set(acked) <= stored
+
+
+def test_bulk_review_in_short_batches_and_rivals(Session):
+    """set_states changes many labels per statement; review_in_batches keeps each transaction short."""
+    from feedback import pending_ids, review_in_batches
+    ids = [submit(Session, img(100 + i), f"W{i}") for i in range(30)]
+    rival = submit(Session, img(100), "OTHER")              # a second text for the first image: a conflict
+    with Session.begin() as s:
+        todo, skipped = pending_ids(s, "words")
+    assert skipped == 2 and len(todo) == 29                 # both labels of the conflicting sample left out
+    seen = []
+    real_begin = Session.begin
+
+    def counting_begin(*a, **k):
+        seen.append(1)
+        return real_begin(*a, **k)
+
+    Session.begin = counting_begin
+    try:
+        assert review_in_batches(Session, todo, "accepted", batch=10) == 29
+    finally:
+        Session.begin = real_begin
+    assert len(seen) == 3                                   # 29 labels in transactions of at most 10
+    with Session.begin() as s:
+        states = {lab.text: lab.state for lab in s.scalars(select(Label))}
+        first = s.get(Submission, ids[0]).label_id
+        set_states(s, [first], "accepted")                  # accepting one text rejects its rival
+    with Session.begin() as s:
+        assert s.get(Label, s.get(Submission, rival).label_id).state == "rejected"
+    assert sum(v == "accepted" for v in states.values()) == 29
+
+
+def test_a_new_save_after_undo_is_pending_again(Session):
+    sid = submit(Session, img(7), "AGAIN", client="me")
+    with Session.begin() as s:
+        undo_submission(s, sid, "me")
+    submit(Session, img(7), "AGAIN", client="me")
+    with Session.begin() as s:
+        label = s.scalars(select(Label)).one()
+        assert (label.state, label.count) == ("pending", 1)
+
+
+def test_cli_list_review_export_and_stats_hide_passwords(db, tmp_path, capsys):
+    from feedback.__main__ import main
+    from feedback.db import safe_url
+    engine = make_engine(db)
+    S = session_factory(engine)
+    for i in range(3):
+        submit(S, img(40 + i), f"Cli{i}")
+    engine.dispose()
+    assert main(["--db", db, "list", "--state", "pending"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"'Cli{i}'" in out for i in range(3)) and out.count("pending") == 3
+    assert main(["--db", db, "review", "accept", "--all-pending", "--task", "words"]) == 0
+    assert "3 labels set to accepted" in capsys.readouterr().out
+    assert main(["--db", db, "review", "reject", "999999"]) == 1
+    assert "no label with id 999999" in capsys.readouterr().err
+    assert main(["--db", db, "export", "--task", "words", str(tmp_path / "exp")]) == 0
+    lines = (tmp_path / "exp" / "labels.tsv").read_text().splitlines()
+    assert sorted(line.split("\t")[1] for line in lines) == ["Cli0", "Cli1", "Cli2"]
+    assert main(["--db", db, "stats"]) == 0
+    out = capsys.readouterr().out
+    assert "accepted 3" in out
+    url = "postgresql+psycopg://ocr:s3cretpw@db.example:5432/ocr"
+    assert "s3cretpw" not in safe_url(url) and "db.example" in safe_url(url)
+    if "://" in db and "@" in db:
+        password = db.split("@")[0].rsplit(":", 1)[1]
+        assert f":{password}@" not in out and ":***@" in out

@@ -13,8 +13,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import OperationalError
+
 from ocr import InvalidImageError, load_image, load_recognizer
 from ocr.checkpoint import CheckpointError
+from ocr.preprocess import check_content
 from ocr.viz import attention_frames, save_gif
 
 from feedback import FeedbackError, add_submission, undo_submission
@@ -28,6 +31,13 @@ DEFAULT_BEAM = {"words": 5, "digits": 1}
 
 class UserError(Exception):
     """Something the person in front of the page must fix; the message says what."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An input the app's components refused before the handler ran (the handler tells the person)."""
+
+    message: str
 
 
 class Models:
@@ -78,10 +88,14 @@ class DemoService:
         self.Session = Session
 
     def _image(self, image):
+        """The person's image, or UserError. Callers pass an uploaded file's path, bytes or a PIL image;
+        the app checks that a path is one Gradio stored for this upload (app.UploadedImage)."""
+        if isinstance(image, Refused):
+            raise UserError(image.message)
         if image is None or (isinstance(image, str) and not image):
             raise UserError("Please give an image first (upload, paste, webcam or an example).")
         try:
-            return load_image(image)
+            return check_content(load_image(image))
         except InvalidImageError as e:
             raise UserError(f"This file cannot be read as an image: {e}.") from None
 
@@ -99,24 +113,38 @@ class DemoService:
 
     def save(self, image, task: str, corrected_text: str | None, client_id: str) -> tuple[int, str]:
         """Store a correction (or, with corrected_text None, a confirmation). -> (submission id, message)."""
+        if corrected_text is not None and not isinstance(corrected_text, str):
+            raise UserError("Not saved: the correction must be text.")
         rec = self.models.get(task)
         img = self._image(image)
         pred = rec.read(img, beam_width=DEFAULT_BEAM.get(task, 1))[0]  # what the model says about exactly this image
         version = f"{rec.meta.get('steps', 'untrained')} steps"
-        try:
-            with self.Session.begin() as s:
-                sub = add_submission(s, img, task, pred, corrected_text, model_id=rec.source or task,
-                                     model_version=version, client_id=client_id)
-                sid, text, confirmed = sub.id, sub.corrected_text, sub.confirmed
-        except FeedbackError as e:
-            raise UserError(f"Not saved: {e}.") from None
+
+        def write(s):
+            sub = add_submission(s, img, task, pred, corrected_text, model_id=rec.source or task,
+                                 model_version=version, client_id=client_id)
+            return sub.id, sub.corrected_text, sub.confirmed
+
+        sid, text, confirmed = self._write(write, "Not saved")
         what = "Confirmed" if confirmed else "Saved correction"
-        return sid, f"{what} #{sid}: {text!r}"
+        return sid, f"{what} #{sid}: {text}"
+
+    def _write(self, action, refused: str, tries: int = 3, wait: float = 0.5):
+        """Run action(session) in one transaction; a locked store is retried briefly, then told."""
+        for attempt in range(tries):
+            try:
+                with self.Session.begin() as s:
+                    return action(s)
+            except FeedbackError as e:
+                raise UserError(f"{refused}: {e}.") from None
+            except OperationalError as e:
+                if "locked" not in str(e).lower() and "busy" not in str(e).lower():
+                    raise
+                if attempt + 1 == tries:
+                    raise UserError(f"{refused}: the corrections store is busy right now. "
+                                    "Try again in a moment.") from None
+                time.sleep(wait * (attempt + 1))
 
     def undo(self, submission_id: int, client_id: str) -> str:
-        try:
-            with self.Session.begin() as s:
-                undo_submission(s, submission_id, client_id)
-        except FeedbackError as e:
-            raise UserError(f"Cannot undo: {e}.") from None
+        self._write(lambda s: undo_submission(s, submission_id, client_id), "Cannot undo")
         return f"Undid #{submission_id}."

@@ -1,0 +1,250 @@
+"""The v2 word renderer: what MJSynth, SynthText and SynthTIGER have that the v1 engine lacked.
+
+On top of v1 (fonts, borders, shadows, curves, procedural backgrounds, camera artefacts):
+- text and background colours drawn from clusters measured on real word crops
+  (`data/synth/colours.json`, made by scripts/colour_clusters.py from the real train splits);
+- backgrounds blended with real-photo textures (`ocr.textures`) and uneven lighting;
+- partial neighbouring lines of text above or below the word, cut by the crop, as in real crops;
+- elastic glyph distortion (a smooth random mesh warp);
+- stronger geometry: rotation up to 10 degrees, skew, a trapezoid perspective on most samples,
+  arcs on some;
+- extruded (3-D) and embossed edges;
+- a case mix measured on the case-sensitive real labels (IC15, IC03, IIIT5K train: about half
+  all-caps, a quarter title case).
+
+`render(ws, text, rng)` is a pure function of the rng's state, like the v1 `WordSynth.render`.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+from . import textures
+from .synth import _background, _colour_pair, _draw_text, _font, _luma, _persp_coeffs, degrade
+
+COLOURS = Path(__file__).resolve().parent.parent / "data" / "synth" / "colours.json"
+
+
+@functools.lru_cache(maxsize=1)
+def colour_clusters(path: str = str(COLOURS)) -> tuple[list, np.ndarray]:
+    """(clusters, cumulative weights) from the colours file (see scripts/colour_clusters.py)."""
+    clusters = json.loads(Path(path).read_text())["clusters"]
+    return clusters, np.cumsum([c["count"] for c in clusters], dtype=np.float64)
+
+
+def real_colours(rng: random.Random, min_contrast: float) -> tuple[tuple, tuple]:
+    """(background, text) colours around a cluster of real crops, at least min_contrast apart in luma."""
+    clusters, cum = colour_clusters()
+    for _ in range(20):
+        c = clusters[int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))]
+        s = c["std"]
+        fg = tuple(int(min(255, max(0, rng.gauss(v, 0.8 * s[i])))) for i, v in enumerate(c["text"]))
+        bg = tuple(int(min(255, max(0, rng.gauss(v, 0.8 * s[3 + i])))) for i, v in enumerate(c["background"]))
+        if abs(_luma(bg) - _luma(fg)) >= min_contrast:
+            return bg, fg
+    return _colour_pair(rng, min_contrast)
+
+
+def case_mix(word: str, rng: random.Random) -> str:
+    r = rng.random()
+    if r < 0.5:
+        return word.upper()
+    if r < 0.77:
+        return word.capitalize()
+    if r < 0.97:
+        return word.lower()
+    return "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in word)
+
+
+def elastic(layers: Image.Image, rng: random.Random, amp: float, cell: int) -> Image.Image:
+    """Smooth random warp: a mesh of `cell`-pixel squares whose shared corners move by up to amp px."""
+    w, h = layers.size
+    nx, ny = max(1, w // cell), max(1, h // cell)
+    xs = np.linspace(0, w, nx + 1)
+    ys = np.linspace(0, h, ny + 1)
+    nrng = np.random.default_rng(rng.getrandbits(32))
+    dx = nrng.uniform(-amp, amp, (ny + 1, nx + 1))
+    dy = nrng.uniform(-amp, amp, (ny + 1, nx + 1))
+    dx[[0, -1], :] = dx[:, [0, -1]] = 0  # the border stays put: nothing leaves the canvas
+    dy[[0, -1], :] = dy[:, [0, -1]] = 0
+    mesh = []
+    for j in range(ny):
+        for i in range(nx):
+            box = (int(xs[i]), int(ys[j]), int(xs[i + 1]), int(ys[j + 1]))
+            quad = []
+            for (a, b) in ((j, i), (j + 1, i), (j + 1, i + 1), (j, i + 1)):  # NW, SW, SE, NE
+                quad += [xs[b] + dx[a, b], ys[a] + dy[a, b]]
+            mesh.append((box, quad))
+    return layers.transform((w, h), Image.MESH, mesh, Image.BILINEAR)
+
+
+def geometry(layers: Image.Image, rng: random.Random) -> Image.Image:
+    """Arc / skew / rotation (up to 10 deg) / trapezoid perspective on an RGBA mask image."""
+    w, h = layers.size
+    if rng.random() < 0.12:  # arc: the baseline bends along a parabola
+        a = np.asarray(layers)
+        amp = rng.uniform(0.1, 0.35) * h * rng.choice((-1, 1))
+        t = np.linspace(-1, 1, w)
+        shifts = (amp * (t ** 2 - 0.5)).astype(int)
+        rows = (np.arange(h)[:, None] - shifts[None, :]) % h
+        layers = Image.fromarray(a[rows, np.arange(w)[None, :]])
+    elif rng.random() < 0.08:  # wave
+        a = np.asarray(layers)
+        amp = rng.uniform(0.05, 0.2) * h
+        phase, freq = rng.uniform(0, 2 * math.pi), rng.uniform(0.5, 1.5) * math.pi / w
+        shifts = (amp * np.sin(np.arange(w) * freq + phase)).astype(int)
+        rows = (np.arange(h)[:, None] - shifts[None, :]) % h
+        layers = Image.fromarray(a[rows, np.arange(w)[None, :]])
+    if rng.random() < 0.3:  # skew (italic-like slant)
+        k = rng.uniform(-0.3, 0.3)
+        layers = layers.transform((w + int(abs(k) * h), h), Image.AFFINE,
+                                  (1, k, -k * h / 2 - abs(k) * h / 2, 0, 1, 0), Image.BILINEAR)
+        w, h = layers.size
+    if rng.random() < 0.65:
+        angle = max(-10.0, min(10.0, rng.gauss(0, 4)))
+        layers = layers.rotate(angle, Image.BILINEAR, expand=True)
+        w, h = layers.size
+    if rng.random() < 0.7:  # trapezoid: one side shorter (a sign seen from the side), plus jitter
+        d = rng.uniform(0.02, 0.25)
+        j = 0.04
+        jit = [(rng.uniform(-j, j) * w, rng.uniform(-j, j) * h) for _ in range(4)]
+        if rng.random() < 0.75:  # left or right side shorter
+            s = d * h
+            tl, bl, tr, br = ((0, s), (0, h - s), (w, 0), (w, h)) if rng.random() < 0.5 else \
+                ((0, 0), (0, h), (w, s), (w, h - s))
+        else:  # top or bottom shorter
+            s = d * w * 0.5
+            tl, tr, bl, br = ((s, 0), (w - s, 0), (0, h), (w, h)) if rng.random() < 0.5 else \
+                ((0, 0), (w, 0), (s, h), (w - s, h))
+        dst = [(tl[0] + jit[0][0], tl[1] + jit[0][1]), (tr[0] + jit[1][0], tr[1] + jit[1][1]),
+               (br[0] + jit[2][0], br[1] + jit[2][1]), (bl[0] + jit[3][0], bl[1] + jit[3][1])]
+        src = [(0, 0), (w, 0), (w, h), (0, h)]
+        layers = layers.transform((w, h), Image.PERSPECTIVE, _persp_coeffs(dst, src), Image.BILINEAR)
+    return layers
+
+
+def background(rng: random.Random, w: int, h: int, colour) -> Image.Image:
+    """Procedural (v1) or real-photo texture, tinted to `colour`, with uneven lighting."""
+    base = _background(rng, w, h, colour)
+    r = rng.random()
+    if r < 0.55:  # photo texture around the colour: its detail, the cluster's colour
+        tex = np.asarray(textures.patch(rng, w, h), dtype=np.float32)
+        if rng.random() < 0.5:
+            tex = tex.mean(2, keepdims=True)
+        tex = tex - tex.mean((0, 1), keepdims=True)
+        if rng.random() < 0.5:
+            tex = np.asarray(Image.fromarray(np.clip(tex[..., 0] + 128, 0, 255).astype(np.uint8) if tex.shape[2] == 1
+                                             else np.clip(tex + 128, 0, 255).astype(np.uint8))
+                             .filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2))), dtype=np.float32) - 128
+            if tex.ndim == 2:
+                tex = tex[..., None]
+        a = np.asarray(base, dtype=np.float32) + tex * rng.uniform(0.15, 0.7)
+    elif r < 0.65:  # the photo itself, mixed with the colour
+        tex = np.asarray(textures.patch(rng, w, h), dtype=np.float32)
+        k = rng.uniform(0.3, 0.8)
+        a = np.asarray(base, dtype=np.float32) * (1 - k) + tex * k
+    else:
+        a = np.asarray(base, dtype=np.float32)
+    if rng.random() < 0.4:  # lighting: a linear gradient of brightness across the crop
+        ang = rng.uniform(0, 2 * math.pi)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        t = (xx / max(1, w) - 0.5) * math.cos(ang) + (yy / max(1, h) - 0.5) * math.sin(ang)
+        a = a * (1 + rng.uniform(0.2, 0.6) * t)[..., None]
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")
+
+
+def _distractor_text(ws, rng: random.Random) -> str:
+    n = rng.randint(1, 3)
+    return " ".join(case_mix(rng.choice(ws.lexicon), rng) for _ in range(n))
+
+
+def render(ws, text: str, rng: random.Random) -> Image.Image:
+    """One word image (PIL RGB) for `text`, drawn by the WordSynth `ws` (fonts, lexicon, contrast)."""
+    font_path = ws.pick_font(rng, text)
+    font = _font(font_path, rng.randint(18, 48))
+    size = font.size
+    stroke = rng.choice((1, 2, 3)) if rng.random() < 0.15 else 0
+    spacing = rng.uniform(-0.05, 0.35) * size if rng.random() < 0.25 else 0.0
+    extrude = rng.random() < 0.12
+    neighbours = [side for side in ("above", "below") if rng.random() < 0.25]
+    pad = size
+    line_h = int(size * 1.6)
+    width = int(sum(font.getlength(c) for c in text) + spacing * len(text) + 2 * pad + 2 * stroke)
+    height = line_h + 2 * pad + line_h * len(neighbours)
+    y_text = pad + (line_h if "above" in neighbours else 0)
+    fill, border, extra, main = (Image.new("L", (max(width, 1), height), 0) for _ in range(4))
+    draws = [ImageDraw.Draw(fill), ImageDraw.Draw(border)]
+    boxes = _draw_text(draws, (pad, y_text), text, font, spacing, stroke)
+    main.paste(255, (0, 0), ImageChops.lighter(fill, border))  # where the word is: the crop follows it
+    if rng.random() < 0.05:
+        x0, x1 = boxes[0][0], boxes[-1][2]
+        yb = max(b[3] for b in boxes) + max(1, size // 12)
+        draws[0].line([(x0, yb), (x1, yb)], fill=255, width=max(1, size // 14))
+    for side in neighbours:  # a neighbouring line: same sign, often another size and offset
+        other = _distractor_text(ws, rng)
+        dfont = _font(ws.pick_font(rng, "", extra=other.replace(" ", "")) if rng.random() < 0.3 else font_path,
+                      max(10, int(size * rng.uniform(0.6, 1.2))))
+        gap = rng.uniform(0.05, 0.45) * size
+        dy = y_text - gap - dfont.size * 1.1 if side == "above" else max(b[3] for b in boxes) + gap
+        dx = pad + rng.uniform(-0.5, 0.3) * width
+        draws[0].text((dx, dy), other, font=dfont, fill=255)
+    src = border if stroke else fill
+    if extrude:  # extrusion: the glyphs repeated along one direction, behind the face
+        ang = rng.uniform(0, 2 * math.pi)
+        depth = rng.randint(2, max(3, size // 6))
+        for k in range(1, depth + 1):
+            extra.paste(255, (round(k * math.cos(ang)), round(k * math.sin(ang))), src)
+    elif rng.random() < 0.2:  # drop shadow
+        dx, dy = rng.randint(-3, 3) or 1, rng.randint(1, 4)
+        extra.paste(src, (dx * max(1, size // 20), dy * max(1, size // 20)))
+    layers = Image.merge("RGBA", (fill, border, extra, main))
+    if rng.random() < 0.3:
+        layers = elastic(layers, rng, amp=rng.uniform(0.02, 0.06) * size, cell=max(6, size // 2))
+    layers = geometry(layers, rng)
+    bbox = layers.getchannel("A").getbbox() or (0, 0, layers.width, layers.height)
+    bh = bbox[3] - bbox[1]
+    l, r = (int(bh * rng.uniform(-0.05, 0.35)) for _ in range(2))
+    t, b = (int(bh * rng.uniform(-0.05, 0.35)) for _ in range(2))
+    box = (max(0, bbox[0] - l), max(0, bbox[1] - t), min(layers.width, bbox[2] + r), min(layers.height, bbox[3] + b))
+    layers = layers.crop(box)
+    img = compose(rng, layers, ws.min_contrast if rng.random() < 0.85 else 0.1, extrude)
+    return degrade(img, rng)
+
+
+def compose(rng: random.Random, layers: Image.Image, min_contrast: float, extruded: bool) -> Image.Image:
+    """RGBA masks (R fill, G border, B extrusion or shadow) -> coloured text on a background."""
+    w, h = layers.size
+    bg_col, fg_col = real_colours(rng, min_contrast) if rng.random() < 0.75 else _colour_pair(rng, min_contrast)
+    img = background(rng, w, h, bg_col)
+    fill, border, extra, _ = layers.split()
+    if extra.getbbox():
+        if extruded:  # the side of the letters: the text colour darkened (or lightened)
+            k = rng.uniform(0.35, 0.7)
+            ec = tuple(int(c * k) for c in fg_col) if _luma(fg_col) > 0.3 else tuple(min(255, int(c + 80)) for c in fg_col)
+        else:
+            extra = extra.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.5)))
+            ec = tuple(int(c * 0.3) for c in bg_col) if _luma(bg_col) > 0.5 else tuple(min(255, c + 90) for c in bg_col)
+            extra = extra.point(lambda v: int(v * 0.8))
+        img.paste(Image.new("RGB", (w, h), ec), (0, 0), extra)
+    if border.getbbox():
+        bc = tuple(255 - c for c in fg_col) if rng.random() < 0.5 else _colour_pair(rng, min_contrast)[1]
+        img.paste(Image.new("RGB", (w, h), bc), (0, 0), border)
+    alpha = rng.uniform(0.7, 1.0)
+    if rng.random() < 0.2:  # textured ink: the face of the letters carries a photo's detail
+        tex = np.asarray(textures.patch(rng, w, h).convert("L"), dtype=np.float32)
+        ink = np.asarray(Image.new("RGB", (w, h), fg_col), dtype=np.float32) + (tex - tex.mean())[..., None] * 0.4
+        face = Image.fromarray(np.clip(ink, 0, 255).astype(np.uint8), "RGB")
+    else:
+        face = Image.new("RGB", (w, h), fg_col)
+    img.paste(face, (0, 0), fill.point(lambda v: int(v * alpha)))
+    if rng.random() < 0.1:  # emboss: a light and a dark rim from the fill mask
+        e = fill.filter(ImageFilter.EMBOSS)
+        a = np.asarray(img, dtype=np.float32) + (np.asarray(e, dtype=np.float32) - 128)[..., None] * 0.5
+        img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")
+    return img

@@ -1,0 +1,113 @@
+#!/usr/bin/env python
+"""Where a word model fails: dev-set accuracy by crop height, word length, case and lexicon, as a plot.
+
+    python scripts/error_breakdown.py words folder:../shared/data/real/dev/iiit5k_test \\
+        folder:../shared/data/real/dev/svt_test --out docs/words_error_breakdown.png
+
+Each image is read greedily (or --beam-width N) and scored with the standard protocol. The bins:
+crop height in pixels, label length, the label's case (all-caps, title, lower, mixed, no letters),
+and whether the lower-cased label is in the engine's lexicon (data/lexicon.txt). One panel per bin
+kind, one bar per bin with its accuracy and count, every dataset pooled; the table is also printed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from ocr import CheckpointError, InvalidImageError, load_image, load_recognizer  # noqa: E402
+from ocr.data import build_dataset, parse_spec  # noqa: E402
+from ocr.metrics import standard  # noqa: E402
+from ocr.synth import load_lexicon  # noqa: E402
+
+HEIGHTS = (0, 16, 24, 32, 48, 64, 10 ** 9)
+
+
+def case_of(label: str) -> str:
+    letters = [c for c in label if c.isalpha()]
+    if not letters:
+        return "no letters"
+    if all(c.isupper() for c in letters):
+        return "ALL CAPS"
+    if all(c.islower() for c in letters):
+        return "lower"
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return "Title"
+    return "MiXed"
+
+
+def bins_of(img, label: str, lexicon: set) -> dict:
+    h = img.height
+    k = next(i for i in range(len(HEIGHTS) - 1) if HEIGHTS[i] <= h < HEIGHTS[i + 1])
+    hi = HEIGHTS[k + 1]
+    n = len(standard(label))
+    return {"crop height (px)": f"{HEIGHTS[k]}-{hi - 1}" if hi < 10 ** 9 else f">={HEIGHTS[k]}",
+            "word length": str(n) if n < 10 else "10+",
+            "case of the label": case_of(label),
+            "lexicon": "in lexicon" if standard(label) in lexicon else "not in lexicon"}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint")
+    p.add_argument("datasets", nargs="+")
+    p.add_argument("--out", type=Path, default=Path("docs/words_error_breakdown.png"))
+    p.add_argument("--beam-width", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        rec = load_recognizer(args.checkpoint)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    lexicon = {standard(w) for w in load_lexicon()}
+    tally: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))  # kind -> bin -> [right, count]
+    for s in args.datasets:
+        ds = build_dataset(parse_spec(s), rec.cfg)
+        for i in tqdm(range(len(ds)), desc=s[-30:], unit="img"):
+            src, label = ds[i]
+            try:
+                img = load_image(src)
+                text = rec.read(img, beam_width=args.beam_width)[0].text
+            except InvalidImageError:
+                continue
+            right = standard(text) == standard(label)
+            for kind, b in bins_of(img, label, lexicon).items():
+                tally[kind][b][0] += right
+                tally[kind][b][1] += 1
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    for ax, (kind, bins) in zip(axes, tally.items()):
+        names = sorted(bins, key=lambda b: (len(b) if kind == "word length" else 0, b)) if kind != "crop height (px)" \
+            else sorted(bins, key=lambda b: int(b.lstrip(">=").split("-")[0]))
+        acc = [bins[b][0] / bins[b][1] for b in names]
+        ax.bar(range(len(names)), acc, color="#4c78a8")
+        for x, b in enumerate(names):
+            ax.text(x, acc[x] + 0.02, f"{bins[b][1]}", ha="center", fontsize=7)
+        ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=8)
+        ax.set_ylim(0, 1.1)
+        ax.set_title(kind, fontsize=10)
+        ax.set_ylabel("word accuracy" if kind == "crop height (px)" else "")
+        print(f"{kind}: " + "  ".join(f"{b} {bins[b][0] / bins[b][1]:.3f} ({bins[b][1]})" for b in names))
+    fig.suptitle(f"{Path(str(rec.source)).name}: accuracy by bin (number above a bar: images), "
+                 + ", ".join(Path(s).name for s in args.datasets), fontsize=10)
+    fig.tight_layout()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=90)
+    print(f"plot: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
