@@ -7,12 +7,13 @@
 """
 from .db import ENV_VAR, make_engine, resolve_url, safe_url, session_factory, upgrade_schema
 from .models import STATES, TASKS, Label, Sample, Submission
-from .store import (FeedbackError, Prediction, add_submission, conflicts, export_folder, export_lmdb,
+from .store import (FeedbackError, Prediction, add_submission, conflicts, correction_counts, edit_label,
+                    export_folder, export_lmdb, review_rows,
                     labelled_samples, list_labels, pending_ids, review_in_batches, set_state, set_states, stats,
                     undo_submission, validate_text)
 
 __all__ = [
     "ENV_VAR", "STATES", "TASKS", "FeedbackError", "Label", "Prediction", "Sample", "Submission", "add_submission",
-    "conflicts", "export_folder", "export_lmdb", "labelled_samples", "list_labels", "make_engine", "pending_ids", "resolve_url",
+    "conflicts", "correction_counts", "edit_label", "export_folder", "review_rows", "export_lmdb", "labelled_samples", "list_labels", "make_engine", "pending_ids", "resolve_url",
     "review_in_batches", "safe_url", "session_factory", "set_state", "set_states", "stats", "undo_submission", "upgrade_schema", "validate_text",
 ]

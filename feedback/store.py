@@ -220,6 +220,63 @@ def list_labels(session: Session, task: str | None = None, state: str | None = N
             for lab, t in session.execute(q)]
 
 
+def edit_label(session: Session, label_id: int, text: str) -> Label:
+    """Review: replace a label's text with the moderator's (validated), accept it and reject its rivals.
+
+    If the sample already has a label with that text, that one is accepted instead.
+    """
+    label = session.get(Label, label_id)
+    if label is None:
+        raise FeedbackError(f"no label with id {label_id}")
+    sample = session.get(Sample, label.sample_id)
+    text = validate_text(text, sample.task)
+    same = session.scalars(select(Label).where(Label.sample_id == sample.id, Label.text == text)).first()
+    if same is None:
+        label.text = text
+        same = label
+    set_states(session, [same.id], "accepted")
+    session.flush()
+    return same
+
+
+def review_rows(session: Session, task: str | None = None, state: str | None = "pending", limit: int = 50,
+                offset: int = 0) -> list[dict]:
+    """Labels for the review page: list_labels() plus the sample's image (PNG) and what the model read."""
+    rows = list_labels(session, task, state, limit, offset)
+    for r in rows:
+        sub = session.scalars(select(Submission).where(Submission.label_id == r["id"])
+                              .order_by(Submission.id.desc()).limit(1)).first()
+        r["prediction"] = sub.prediction if sub else ""
+        r["confidence"] = sub.confidence if sub else None
+        r["png"] = session.get(Sample, r["sample_id"]).png
+    return rows
+
+
+def correction_counts(session: Session) -> dict:
+    """For the review page's plots: submissions per day and per task, and the characters most often corrected.
+
+    {"per_day": [(date str, n)], "per_task": [(task, n)], "chars": [(character, n)]} where a character counts
+    each time a correction (not a confirmation) differs from the model's reading at that character.
+    """
+    per_day: dict = {}
+    per_task: dict = {}
+    chars: dict = {}
+    q = select(Submission.created_at, Submission.prediction, Submission.corrected_text, Submission.confirmed,
+               Sample.task).join(Sample, Sample.id == Submission.sample_id).where(Submission.undone_at.is_(None))
+    for created, pred, text, confirmed, task in session.execute(q):
+        day = created.date().isoformat()
+        per_day[day] = per_day.get(day, 0) + 1
+        per_task[task] = per_task.get(task, 0) + 1
+        if not confirmed:
+            import difflib
+            for op, _, _, j1, j2 in difflib.SequenceMatcher(None, pred, text).get_opcodes():
+                if op != "equal":
+                    for c in text[j1:j2]:
+                        chars[c] = chars.get(c, 0) + 1
+    return {"per_day": sorted(per_day.items()), "per_task": sorted(per_task.items()),
+            "chars": sorted(chars.items(), key=lambda kv: -kv[1])[:20]}
+
+
 def conflicts(session: Session, task: str | None = None) -> list[int]:
     """Sample ids with more than one label still in play (pending or accepted)."""
     q = (select(Label.sample_id).join(Sample).where(Label.state != "rejected")

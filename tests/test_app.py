@@ -240,7 +240,7 @@ def _free_port():
 def server(svc):
     demo = app.build_demo(svc)
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -335,44 +335,175 @@ def test_twenty_concurrent_clients_lose_nothing(server, tmp_path, svc):
 
 
 CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                    reason="Debian chromium not installed (apt-get install chromium)")
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed (apt-get install chromium)")
-def test_real_browser(server, svc):
+@pytest.fixture(scope="module")
+def review_server(svc):
+    """A second demo with the review tab on (password 'let-me-in')."""
+    demo = app.build_demo(svc, app.Review(svc.Session, "let-me-in", wrong_wait=0.0))
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture
+def page_at():
     from playwright.sync_api import sync_playwright
-    example = sorted(Path(app.EXAMPLES).glob("words*.png"))
-    if not example:
-        pytest.skip("no example images in data/examples")
-    ARTIFACTS.mkdir(exist_ok=True)
-    args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync",
-            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(server, wait_until="domcontentloaded", timeout=90_000)
-        page.locator("#inp input[type=file]").set_input_files(str(example[0]))
-        page.locator("#attn_gif").wait_for(timeout=30_000)
-        corr = page.locator("#correction textarea, #correction input").first
-        page.wait_for_function("sel => { const e = document.querySelector(sel); return e && e.value.length > 0 }",
-                               arg="#correction textarea, #correction input", timeout=30_000)
-        predicted = corr.input_value()
-        assert page.locator("#transcript").inner_text().replace("\n", "").strip() != ""
-        corr.fill("<b>Browser</b>")                      # HTML in a correction must show as text
-        page.locator("#save").click()
-        status = "#status textarea, #status input"
-        page.wait_for_function("sel => { const e = document.querySelector(sel); return e && e.value.includes('Browser') }",
-                               arg=status, timeout=30_000)
-        assert page.locator(status).first.input_value().endswith(": <b>Browser</b>")
-        assert page.locator("#status b").count() == 0
-        page.screenshot(path=str(ARTIFACTS / "browser_test.png"), full_page=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+
+        def open_page(url):
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(url, wait_until="domcontentloaded", timeout=90_000)
+            page.locator("#read").wait_for(timeout=60_000)
+            page.wait_for_timeout(2000)   # the page connects to the server
+            return page
+
+        yield open_page
         browser.close()
+
+
+def _value(page, elem):
+    return page.locator(f"#{elem} textarea, #{elem} input").first.input_value()
+
+
+def _wait_value(page, elem, test="v.length > 0", timeout=30_000):
+    page.wait_for_function(f"sel => {{ const e = document.querySelector(sel); const v = e ? e.value : ''; return {test} }}",
+                           arg=f"#{elem} textarea, #{elem} input", timeout=timeout)
+
+
+def _upload(page, path):
+    page.locator("#inp input[type=file]").first.set_input_files(str(path))
+    page.locator("#photo img").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+
+
+def _click_image_at(page, fx, fy):
+    """Click the photo at a fraction (fx, fy) of the image itself (it is shown centred, never enlarged)."""
+    img = page.locator("#photo img").first
+    bb = img.bounding_box()
+    nw, nh = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+    k = min(bb["width"] / nw, bb["height"] / nh, 1)
+    ox, oy = bb["x"] + (bb["width"] - nw * k) / 2, bb["y"] + (bb["height"] - nh * k) / 2
+    page.mouse.click(ox + fx * nw * k, oy + fy * nh * k)
+    page.wait_for_timeout(800)
+
+
+@needs_chromium
+def test_browser_crop_then_read_and_save_with_html_text(server, svc, page_at):
+    page = page_at(server)
+    station = app.EXAMPLES / "words_2_STATION.png"
+    _upload(page, station)
+    page.locator("#read").click()
+    _wait_value(page, "correction")
+    whole = _value(page, "correction")
+    _click_image_at(page, 0.02, 0.08)
+    assert "First corner" in page.locator("#crop_info").inner_text()
+    _click_image_at(page, 0.45, 0.92)
+    assert "Read reads only this region" in page.locator("#crop_info").inner_text()
+    page.locator("#read").click()
+    _wait_value(page, "correction", f"v.length > 0 && v !== {json.dumps(whole)}")
+    part = _value(page, "correction")
+    assert 0 < len(part) < len(whole) and "STATION".startswith(part.upper()), (whole, part)
+    assert page.locator("#save").is_visible() and page.locator("#save").bounding_box()["y"] < 800  # above the fold
+    page.screenshot(path=str(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "browser_crop.png"))
+    page.locator("#correction textarea, #correction input").first.fill("<b>Browser</b>")   # HTML shows as text
+    page.locator("#save").click()
+    _wait_value(page, "status", "v.includes('Browser')")
+    assert _value(page, "status").endswith(": <b>Browser</b>") and page.locator("#status b").count() == 0
     with svc.Session.begin() as s:
         sub = s.scalars(select(Submission).where(Submission.corrected_text == "<b>Browser</b>")).one()
-        assert sub.prediction == predicted
+        assert sub.prediction == part
+        from feedback import Sample
+        sample = s.get(Sample, sub.sample_id)
+        assert sample.width < Image.open(station).width   # the crop was stored, not the whole photo
+
+
+@needs_chromium
+def test_browser_example_reads_on_click_and_page_recovers_from_an_error(server, tmp_path, page_at):
+    page = page_at(server)
+    page.locator("#examples img").first.click()          # the first example: a house number, read at once
+    page.locator("#attn_gif").wait_for(timeout=30_000)
+    _wait_value(page, "correction")
+    assert _value(page, "correction") == "27"
+    bad = tmp_path / "not_an_image.png"
+    bad.write_bytes(b"%PDF-1.4 not an image")
+    page.locator("#inp input[type=file]").first.set_input_files(str(bad))
+    page.wait_for_timeout(1000)
+    page.locator("#read").click()
+    _wait_value(page, "status", "v.includes('cannot be read')")
+    assert page.locator("#attn_gif").count() == 0 and _value(page, "correction") == ""   # outputs cleared
+    assert page.locator(".error").count() == 0                                            # no error badges
+    box = page.locator("#correction textarea, #correction input").first
+    box.fill("typed after an error")
+    assert box.input_value() == "typed after an error"
+    page.locator("#examples img").nth(4).click()          # a word example: read, then corrected and saved
+    _wait_value(page, "correction", "v.length > 0 && v !== 'typed after an error'")
+    box.fill("Koffee")
+    page.locator("#save").click()
+    _wait_value(page, "status", "v.includes('Koffee')")
+    assert _value(page, "status").startswith("Saved correction #")
+    page.locator("#confirm").click()                      # the box no longer holds the reading: refused
+    _wait_value(page, "status", "v.includes('You changed the text')")
+
+
+@needs_chromium
+def test_browser_review_tab_needs_the_password(review_server, svc, page_at, tmp_path):
+    sid, _ = svc.save(_png(tmp_path, "rv.png", seed=21), "words", "ReviewMe", "c")
+    with svc.Session.begin() as s:
+        label_id = s.get(Submission, sid).label_id
+    page = page_at(review_server)
+    page.get_by_role("tab", name="Review").click()
+    assert not page.locator("#review_accept").is_visible()
+    page.locator("#review_pw input").fill("wrong")
+    page.locator("#review_unlock").click()
+    _wait_value(page, "review_msg", "v.includes('Wrong password')")
+    assert not page.locator("#review_accept").is_visible()
+    page.locator("#review_pw input").fill("let-me-in")
+    page.locator("#review_unlock").click()
+    _wait_value(page, "review_msg", "v.includes('Unlocked')")
+    page.locator("#review_show").click()
+    page.locator("#review_table").get_by_text("ReviewMe").first.wait_for(timeout=30_000)
+    page.locator("#review_ids input, #review_ids textarea").first.fill(str(label_id))
+    page.locator("#review_accept").click()
+    _wait_value(page, "review_msg", "v.includes('set to accepted')")
+    with svc.Session.begin() as s:
+        assert s.get(Label, label_id).state == "accepted"
+    page.locator("#review_reject").click()
+    _wait_value(page, "review_msg", "v.includes('set to rejected')")
+    with svc.Session.begin() as s:
+        assert s.get(Label, label_id).state == "rejected"
+    page.screenshot(path=str(ARTIFACTS / "browser_review.png"), full_page=True)
+
+
+def test_review_tab_is_absent_without_a_password(svc):
+    demo = app.build_demo(svc, app.Review(svc.Session, ""))
+    assert not any(getattr(b, "elem_id", None) == "review_pw" for b in demo.blocks.values())
 
 
 def test_user_and_model_text_is_inert_in_markdown():
     assert app.plain("<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
     assert app.plain("[a](http://e)") == "\\[a\\]\\(http://e\\)"
     assert app.plain("*y*_") == "\\*y\\*\\_"
+
+
+def test_confidence_colours_never_look_surer_than_the_reading():
+    from types import SimpleNamespace
+    from webapp.service import confidence_spans
+    sure_letters = [0.99, 0.99, 0.99]
+    assert [lv for _, lv in confidence_spans(SimpleNamespace(text="abc", confidence=0.95, char_confidences=sure_letters))] == ["high"] * 3
+    assert [lv for _, lv in confidence_spans(SimpleNamespace(text="abc", confidence=0.3, char_confidences=sure_letters))] == ["medium"] * 3
+    assert [lv for _, lv in confidence_spans(SimpleNamespace(text="abc", confidence=0.1, char_confidences=sure_letters))] == ["low"] * 3
+
+
+def test_a_whole_photo_gets_crop_advice(svc, tmp_path):
+    p = _png(tmp_path, "photo.png", (640, 480), seed=11)
+    assert "whole photo" in svc.recognize(p, "words").advice
+    assert "whole photo" in svc.recognize(p, "digits").advice
+    assert svc.recognize(str(app.EXAMPLES / "words_1_Coffee.png"), "words").advice == ""

@@ -68,18 +68,62 @@ class Reading:
     read_ms: float
     render_ms: float
     image: object = field(repr=False, default=None)
+    advice: str = ""   # crop_advice(): a warning when the image is not a tight crop or the model is unsure
 
     @property
     def gif_data_uri(self) -> str:
         return "data:image/gif;base64," + base64.b64encode(self.gif).decode("ascii")
 
 
+LEVELS = ("low", "medium", "high")
+
+
+def level(p: float) -> str:
+    return "high" if p >= 0.9 else "medium" if p >= 0.5 else "low"
+
+
 def confidence_spans(pred) -> list[tuple[str, str]]:
-    """Characters tagged high / medium / low confidence, for highlighting."""
-    out = []
-    for c, p in zip(pred.text, pred.char_confidences):
-        out.append((c, "high" if p >= 0.9 else "medium" if p >= 0.5 else "low"))
-    return out
+    """Characters tagged high / medium / low confidence, for highlighting.
+
+    No character is shown more confident than the whole reading allows: below 0.5 for the word no letter
+    is green, below 0.2 every letter is red, however sure the model was of each letter on its own.
+    """
+    cap = 2 if pred.confidence >= 0.5 else 1 if pred.confidence >= 0.2 else 0
+    return [(c, LEVELS[min(cap, LEVELS.index(level(p)))]) for c, p in zip(pred.text, pred.char_confidences)]
+
+
+# When an image is clearly not a tight crop of one word / one house number, the reading is not to be trusted.
+UNCROPPED = {"words": {"max_height": 160, "min_aspect": 1.2}, "digits": {"max_side": 400}}
+LOW_CONFIDENCE = 0.4
+
+
+def crop_advice(image, task: str, confidence: float) -> str:
+    """A warning for the page when the image looks like a whole photo or the reading is very unsure, else ""."""
+    w, h = image.size
+    if task == "words" and (h > UNCROPPED["words"]["max_height"] or w < UNCROPPED["words"]["min_aspect"] * h):
+        return ("This looks like a whole photo, not one cropped word: the reading is probably wrong. "
+                "Crop the word (the crop tool above the image) and read again.")
+    if task == "digits" and max(w, h) > UNCROPPED["digits"]["max_side"]:
+        return ("This looks like a whole photo, not a cropped house number: the reading is probably wrong. "
+                "Crop the number (the crop tool above the image) and read again.")
+    if confidence < LOW_CONFIDENCE:
+        return (f"The model is unsure (confidence {confidence:.2f}): check the reading; "
+                "a tighter crop often helps.")
+    return ""
+
+
+def crop_box(img, box):
+    """The region (x0, y0, x1, y1) of a PIL image, clipped to it; UserError if it holds no usable image."""
+    try:
+        x0, y0, x1, y1 = (int(v) for v in box)
+    except (TypeError, ValueError):
+        raise UserError("The crop must be four numbers: x0, y0, x1, y1.") from None
+    x0, x1 = sorted((max(0, min(img.width, x0)), max(0, min(img.width, x1))))
+    y0, y1 = sorted((max(0, min(img.height, y0)), max(0, min(img.height, y1))))
+    try:
+        return check_content(img.crop((x0, y0, x1, y1)))
+    except InvalidImageError as e:
+        raise UserError(f"The crop cannot be read: {e}. Click two corners around the text.") from None
 
 
 class DemoService:
@@ -99,24 +143,46 @@ class DemoService:
         except InvalidImageError as e:
             raise UserError(f"This file cannot be read as an image: {e}.") from None
 
-    def recognize(self, image, task: str, beam_width: int | None = None) -> Reading:
-        """beam_width None: the task's default (DEFAULT_BEAM)."""
+    def preview(self, image, box) -> "Image.Image":
+        """The person's photo for clicking corners, at most PREVIEW_SIDE pixels, with the crop box (or the first
+        corner) drawn on it. Coordinates stay those of the full image (Gradio reports clicks in them)."""
+        from PIL import ImageDraw
+        img = self._image(image).convert("RGB")
+        shown = img.copy()
+        d = ImageDraw.Draw(shown)
+        r = max(2, round(max(img.size) / 150))
+        if len(box or []) == 2:
+            x, y = box
+            d.ellipse([x - r, y - r, x + r, y + r], outline=(255, 0, 0), width=r)
+        elif len(box or []) == 4:
+            d.rectangle(list(box), outline=(255, 0, 0), width=r)
+        return shown
+
+    def recognize(self, image, task: str, beam_width: int | None = None, box=None) -> Reading:
+        """beam_width None: the task's default (DEFAULT_BEAM). box (x0, y0, x1, y1) in image pixels: read
+        only that region (the crop the person drew); `Reading.image` is then the crop."""
         rec = self.models.get(task)
         img = self._image(image)
+        if box is not None:
+            img = crop_box(img, box)
         t0 = time.perf_counter()
         pred = rec.read(img, beam_width=beam_width or DEFAULT_BEAM.get(task, 1))[0]
         t1 = time.perf_counter()
         frames = attention_frames(img, pred, rec.cfg)
         gif = save_gif(frames)
         t2 = time.perf_counter()
-        return Reading(pred, frames, gif, (t1 - t0) * 1000, (t2 - t1) * 1000, img)
+        return Reading(pred, frames, gif, (t1 - t0) * 1000, (t2 - t1) * 1000, img,
+                       crop_advice(img, task, pred.confidence))
 
-    def save(self, image, task: str, corrected_text: str | None, client_id: str) -> tuple[int, str]:
-        """Store a correction (or, with corrected_text None, a confirmation). -> (submission id, message)."""
+    def save(self, image, task: str, corrected_text: str | None, client_id: str, box=None) -> tuple[int, str]:
+        """Store a correction (or, with corrected_text None, a confirmation) of the image, or of its region
+        `box` (x0, y0, x1, y1) when the person cropped it. -> (submission id, message)."""
         if corrected_text is not None and not isinstance(corrected_text, str):
             raise UserError("Not saved: the correction must be text.")
         rec = self.models.get(task)
         img = self._image(image)
+        if box is not None:
+            img = crop_box(img, box)
         pred = rec.read(img, beam_width=DEFAULT_BEAM.get(task, 1))[0]  # what the model says about exactly this image
         version = f"{rec.meta.get('steps', 'untrained')} steps"
 

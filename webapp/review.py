@@ -1,0 +1,85 @@
+"""The moderators' review page, independent of Gradio: unlock with the operator's password, list
+pending corrections with their images, accept / reject / edit them, and counts for plots.
+
+    rv = Review(Session, password=os.environ.get("OCR_ADMIN_PASSWORD"))
+    rv.enabled                        # False without a password: the page shows no review tab at all
+    rv.check(attempt)                 # constant-time comparison; a wrong attempt waits a second
+    rows = rv.rows("words", "pending")
+    rv.act([3, 4], "accept")          # or "reject"; rv.edit(5, "HELLO")
+
+Every action goes through the store's functions (feedback.store); nothing here writes SQL.
+"""
+from __future__ import annotations
+
+import hmac
+import io
+import time
+
+from PIL import Image
+
+from feedback import FeedbackError, correction_counts, edit_label, review_rows, set_states, stats
+
+ENV_VAR = "OCR_ADMIN_PASSWORD"
+ACTIONS = {"accept": "accepted", "reject": "rejected", "pending": "pending"}
+COLUMNS = ["label", "task", "state", "model read", "submitted", "count", "conflict"]
+
+
+class Review:
+    def __init__(self, Session, password: str | None, wrong_wait: float = 1.0):
+        self.Session = Session
+        self._password = password or ""
+        self.wrong_wait = wrong_wait
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._password)
+
+    def check(self, attempt) -> bool:
+        ok = self.enabled and isinstance(attempt, str) and hmac.compare_digest(
+            attempt.encode("utf-8", "surrogatepass"), self._password.encode("utf-8", "surrogatepass"))
+        if not ok:
+            time.sleep(self.wrong_wait)  # slows down guessing
+        return ok
+
+    def rows(self, task: str | None = None, state: str | None = "pending", limit: int = 50) -> list[dict]:
+        with self.Session.begin() as s:
+            return review_rows(s, task or None, state or None, limit)
+
+    @staticmethod
+    def table(rows: list[dict]) -> list[list]:
+        return [[r["id"], r["task"], r["state"], r["prediction"], r["text"], r["count"],
+                 "yes" if r["conflict"] else ""] for r in rows]
+
+    @staticmethod
+    def gallery(rows: list[dict]) -> list[tuple[Image.Image, str]]:
+        return [(Image.open(io.BytesIO(r["png"])), f"#{r['id']}: {r['prediction']} -> {r['text']}") for r in rows]
+
+    @staticmethod
+    def parse_ids(text) -> list[int]:
+        """'3, 4 7' -> [3, 4, 7]; FeedbackError for anything else."""
+        if not isinstance(text, str):
+            raise FeedbackError("give label ids as text, e.g. '3, 4, 7'")
+        parts = text.replace(",", " ").split()
+        if not parts or not all(p.isdigit() for p in parts) or len(parts) > 1000:
+            raise FeedbackError("give one or more label ids (numbers) separated by commas or spaces")
+        return sorted({int(p) for p in parts})
+
+    def act(self, ids: list[int], action: str) -> str:
+        if action not in ACTIONS:
+            raise FeedbackError(f"unknown action {action!r}")
+        with self.Session.begin() as s:
+            n = set_states(s, ids, ACTIONS[action])
+        if n != len(ids):
+            return f"{n} of {len(ids)} labels set to {ACTIONS[action]} (the others do not exist)"
+        return f"{n} labels set to {ACTIONS[action]}"
+
+    def edit(self, label_id: int, text: str) -> str:
+        with self.Session.begin() as s:
+            label = edit_label(s, label_id, text)
+            lid, new = label.id, label.text
+        return f"label #{lid} is now {new!r} and accepted"
+
+    def summary(self) -> dict:
+        """{"stats": per task and state, "per_day", "per_task", "chars"} for the counts and plots."""
+        with self.Session.begin() as s:
+            return {"stats": stats(s)} | correction_counts(s)
