@@ -285,9 +285,9 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
                         step = gr.Slider(1, 2, value=1, step=1, label="Step", elem_id="step", visible=False)
                         step_img = gr.Image(label="Attention at this step", interactive=False, elem_id="step_img")
             outs = [transcript, advice, info, anim, step, step_img, frames, correction, reading, status]
-            examples = sorted(EXAMPLES.glob("*.png"))
+            examples = sorted(EXAMPLES.glob("photo-*.png")) + sorted(EXAMPLES.glob("[dw]*_*.png"))
             if examples:
-                gr.Examples([[str(p), TASK_LABELS["digits" if p.name.startswith("digits") else "words"]]
+                gr.Examples([[str(p), TASK_LABELS["digits" if "digits" in p.name.split("_")[0] else "words"]]
                              for p in examples], inputs=[image, task], outputs=outs, fn=read, run_on_click=True,
                             cache_examples=False, label="Examples (click one: it is read at once)",
                             examples_per_page=12, elem_id="examples")
