@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -59,6 +60,7 @@ def save_checkpoint(model: Recognizer, path: str | Path, meta: dict | None = Non
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(sd, str(tmp), metadata=header)
+    os.chmod(tmp, 0o644)  # readable like any shipped file (the writer may create it private)
     tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint under the real name
     return path
 
