@@ -27,24 +27,32 @@ class LmdbDataset(Dataset):
         self.path = str(path)
         if not Path(self.path).exists():
             raise FileNotFoundError(f"no LMDB at {self.path}")
-        env = self._open()
-        with env.begin() as txn:
-            raw = txn.get(b"num-samples")
-            if raw is None:
-                raise ValueError(f"{self.path} has no 'num-samples' key: not a scene-text LMDB")
-            n = int(raw)
-            self.report = FilterReport()
-            self.keys = []
-            for i in range(1, n + 1):
-                label = txn.get(b"label-%09d" % i)
-                if label is None:
-                    self.report.dropped["missing label"] += 1
-                    continue
-                label = label.decode("utf-8", errors="replace")
-                if cfg is not None and normalize_label(label, cfg.charset, cfg.max_len) is None:
-                    self.report.dropped["outside charset or too long"] += 1
-                    continue
-                self.keys.append((i, label if cfg is None else normalize_label(label, cfg.charset, cfg.max_len)))
+        import lmdb
+        # read the labels with an environment of its own, closed again: an environment left open here
+        # would be inherited by DataLoader workers (fork), where lmdb refuses to open the path again
+        cached = _ENVS.get((os.path.realpath(self.path), os.getpid()))
+        env = cached or lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
+        try:
+            with env.begin() as txn:
+                raw = txn.get(b"num-samples")
+                if raw is None:
+                    raise ValueError(f"{self.path} has no 'num-samples' key: not a scene-text LMDB")
+                n = int(raw)
+                self.report = FilterReport()
+                self.keys = []
+                for i in range(1, n + 1):
+                    label = txn.get(b"label-%09d" % i)
+                    if label is None:
+                        self.report.dropped["missing label"] += 1
+                        continue
+                    label = label.decode("utf-8", errors="replace")
+                    if cfg is not None and normalize_label(label, cfg.charset, cfg.max_len) is None:
+                        self.report.dropped["outside charset or too long"] += 1
+                        continue
+                    self.keys.append((i, label if cfg is None else normalize_label(label, cfg.charset, cfg.max_len)))
+        finally:
+            if cached is None:
+                env.close()
         self.report.kept = len(self.keys)
         self._env = None
 
