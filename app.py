@@ -433,6 +433,8 @@ def main(argv=None) -> None:
                    help="file holding the review tab's password (default: $OCR_ADMIN_PASSWORD; neither: no review tab)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from feedback.db import resolve_url, safe_url
     log.info("corrections store: %s", safe_url(resolve_url(args.db)))
     svc = make_service(args.db, args.words_model, args.digits_model)
