@@ -376,8 +376,12 @@ def page_at():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
 
+        outside = []
+
         def open_page(url):
             page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+                    else outside.append(r.url))
             page.goto(url, wait_until="domcontentloaded", timeout=90_000)
             page.locator("#read").wait_for(timeout=60_000)
             page.wait_for_timeout(2000)   # the page connects to the server
@@ -385,6 +389,7 @@ def page_at():
 
         yield open_page
         browser.close()
+        assert outside == [], f"the page fetched from outside this machine: {outside[:5]}"   # stays offline
 
 
 def _value(page, elem):
