@@ -31,7 +31,6 @@ from webapp.service import TASK_LABELS, TASKS, DemoService, Refused, UserError, 
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "data" / "examples"
-MODEL_CARDS = ROOT / "data" / "models"
 COLORS = {"high": "#b7eb8f", "medium": "#ffd666", "low": "#ff7875"}
 NOT_AN_IMAGE = "This file cannot be read as an image."
 log = logging.getLogger("ocr.app")

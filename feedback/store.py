@@ -8,6 +8,7 @@ parameter, never inside SQL, and is never interpreted as HTML here.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import io
 import unicodedata
@@ -155,11 +156,9 @@ def set_state(session: Session, label_id: int, state: str) -> Label:
     label = session.get(Label, label_id)
     if label is None:
         raise FeedbackError(f"no label with id {label_id}")
-    label.state = state
-    if state == "accepted":
-        session.execute(update(Label).where(Label.sample_id == label.sample_id, Label.id != label.id,
-                                            Label.state != "rejected").values(state="rejected", updated_at=utcnow()))
+    set_states(session, [label_id], state)
     session.flush()
+    session.refresh(label)
     return label
 
 
@@ -268,7 +267,6 @@ def correction_counts(session: Session) -> dict:
         per_day[day] = per_day.get(day, 0) + 1
         per_task[task] = per_task.get(task, 0) + 1
         if not confirmed:
-            import difflib
             for op, _, _, j1, j2 in difflib.SequenceMatcher(None, pred, text).get_opcodes():
                 if op != "equal":
                     for c in text[j1:j2]:

@@ -102,10 +102,10 @@ def crop_advice(image, task: str, confidence: float) -> str:
     w, h = image.size
     if task == "words" and (h > UNCROPPED["words"]["max_height"] or w < UNCROPPED["words"]["min_aspect"] * h):
         return ("This looks like a whole photo, not one cropped word: the reading is probably wrong. "
-                "Crop the word (the crop tool above the image) and read again.")
+                "Click two corners around the word on the photo and read again.")
     if task == "digits" and max(w, h) > UNCROPPED["digits"]["max_side"]:
         return ("This looks like a whole photo, not a cropped house number: the reading is probably wrong. "
-                "Crop the number (the crop tool above the image) and read again.")
+                "Click two corners around the number on the photo and read again.")
     if confidence < LOW_CONFIDENCE:
         return (f"The model is unsure (confidence {confidence:.2f}): check the reading; "
                 "a tighter crop often helps.")
@@ -143,14 +143,18 @@ class DemoService:
         except InvalidImageError as e:
             raise UserError(f"This file cannot be read as an image: {e}.") from None
 
-    def preview(self, image, box) -> "Image.Image":
-        """The person's photo for clicking corners, at most PREVIEW_SIDE pixels, with the crop box (or the first
-        corner) drawn on it. Coordinates stay those of the full image (Gradio reports clicks in them)."""
+    def _region(self, image, box):
+        """The person's image, or only its region box (x0, y0, x1, y1) when they cropped it."""
+        img = self._image(image)
+        return img if box is None else crop_box(img, box)
+
+    def preview(self, image, box):
+        """The person's photo (PIL RGB) for clicking corners, with the crop box (or the first corner) drawn on
+        it. Coordinates are those of the full image (Gradio reports clicks in them)."""
         from PIL import ImageDraw
-        img = self._image(image).convert("RGB")
-        shown = img.copy()
+        shown = self._image(image).convert("RGB")  # a new image: the drawing never touches the loaded one
         d = ImageDraw.Draw(shown)
-        r = max(2, round(max(img.size) / 150))
+        r = max(2, round(max(shown.size) / 150))
         if len(box or []) == 2:
             x, y = box
             d.ellipse([x - r, y - r, x + r, y + r], outline=(255, 0, 0), width=r)
@@ -162,9 +166,7 @@ class DemoService:
         """beam_width None: the task's default (DEFAULT_BEAM). box (x0, y0, x1, y1) in image pixels: read
         only that region (the crop the person drew); `Reading.image` is then the crop."""
         rec = self.models.get(task)
-        img = self._image(image)
-        if box is not None:
-            img = crop_box(img, box)
+        img = self._region(image, box)
         t0 = time.perf_counter()
         pred = rec.read(img, beam_width=beam_width or DEFAULT_BEAM.get(task, 1))[0]
         t1 = time.perf_counter()
@@ -180,9 +182,7 @@ class DemoService:
         if corrected_text is not None and not isinstance(corrected_text, str):
             raise UserError("Not saved: the correction must be text.")
         rec = self.models.get(task)
-        img = self._image(image)
-        if box is not None:
-            img = crop_box(img, box)
+        img = self._region(image, box)
         pred = rec.read(img, beam_width=DEFAULT_BEAM.get(task, 1))[0]  # what the model says about exactly this image
         version = f"{rec.meta.get('steps', 'untrained')} steps"
 
