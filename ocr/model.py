@@ -135,11 +135,15 @@ class Recognizer(nn.Module):
     @torch.no_grad()
     def greedy(self, images: torch.Tensor):
         """-> tokens (N, S), probs (N, S), attention (N, S, L); stops once every row emitted EOS."""
-        feats, keys = self.encode(images)
-        n = feats.shape[0]
-        prev = torch.full((n,), self.tokenizer.bos, dtype=torch.long, device=images.device)
+        return self.greedy_from(*self.encode(images))
+
+    @torch.no_grad()
+    def greedy_from(self, feats: torch.Tensor, keys: torch.Tensor):
+        """Greedy decoding of encoded images: feats (N, L, D), keys (N, L, A) from `encode`."""
+        n, dev = feats.shape[0], feats.device
+        prev = torch.full((n,), self.tokenizer.bos, dtype=torch.long, device=dev)
         state = self.decoder.init_state(n, feats)
-        done = torch.zeros(n, dtype=torch.bool, device=images.device)
+        done = torch.zeros(n, dtype=torch.bool, device=dev)
         toks, probs, attn = [], [], []
         for _ in range(self.cfg.max_len + 1):
             logits, state, alpha = self.decoder.step(prev, state, feats, keys)
@@ -158,9 +162,13 @@ class Recognizer(nn.Module):
 
         Hypotheses are ranked by the sum of log-probabilities including EOS.
         """
-        feats, keys = self.encode(image)
+        return self.beam_from(*self.encode(image), width)
+
+    @torch.no_grad()
+    def beam_from(self, feats: torch.Tensor, keys: torch.Tensor, width: int):
+        """Beam search of one encoded image: feats (1, L, D), keys (1, L, A) from `encode`."""
         feats, keys = feats.expand(width, -1, -1), keys.expand(width, -1, -1)
-        dev = image.device
+        dev = feats.device
         prev = torch.full((width,), self.tokenizer.bos, dtype=torch.long, device=dev)
         state = self.decoder.init_state(width, feats)
         score = torch.full((width,), float("-inf"), device=dev)

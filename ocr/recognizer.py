@@ -20,6 +20,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .config import preset
 from .model import Recognizer
 from .preprocess import InvalidImageError, preprocess
+from .serving import ServingModel
 from .tokenizer import EOS
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
@@ -39,12 +40,22 @@ class Prediction:
 
 
 class TextRecognizer:
-    def __init__(self, model: Recognizer, meta: dict | None = None, source: str = "", untrained: bool = False):
+    """Reads images with a trained model.
+
+    On CPU reading goes through `ocr.serving.ServingModel` (same readings, less time per image);
+    `serving=False` reads with the training model itself. Weights are copied when the recognizer is
+    built: after changing the model's weights, build a new TextRecognizer.
+    """
+
+    def __init__(self, model: Recognizer, meta: dict | None = None, source: str = "", untrained: bool = False,
+                 serving: bool = True):
         self.model = model.eval()
         self.cfg = model.cfg
         self.meta = meta or {}
         self.source = source
         self.untrained = untrained
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        self.reader = ServingModel(self.model) if serving and on_cpu else self.model
 
     @property
     def device(self) -> torch.device:
@@ -86,10 +97,10 @@ class TextRecognizer:
         for s in range(0, batch.shape[0], batch_size):
             x = batch[s : s + batch_size]
             if beam_width == 1:
-                toks, probs, attn = self.model.greedy(x)
+                toks, probs, attn = self.reader.greedy(x)
                 out += [self._prediction(toks[i], probs[i], attn[i]) for i in range(x.shape[0])]
             else:
-                out += [self._prediction(*self.model.beam(x[i : i + 1], beam_width)) for i in range(x.shape[0])]
+                out += [self._prediction(*self.reader.beam(x[i : i + 1], beam_width)) for i in range(x.shape[0])]
         return out
 
 

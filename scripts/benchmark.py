@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from ocr import load_recognizer  # noqa: E402
+from ocr import TextRecognizer, load_recognizer  # noqa: E402
 from ocr.model import Recognizer  # noqa: E402
 from ocr.synth import DigitSynth, WordSynth  # noqa: E402
 
@@ -86,30 +86,33 @@ def tesseract_reader():
 
 
 def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5)):
-    """Median ms per single image, ours (each beam width) and Tesseract's, interleaved image by image
-    so both see the same machine load. -> rows (threads, name, median ms, ratio to Tesseract)."""
+    """Median ms per single image, ours (the serving path at each beam width, and the training model
+    greedy) and Tesseract's, interleaved image by image so all see the same machine load.
+    -> rows (threads, name, median wall ms, ratio to Tesseract, mean CPU ms of the process)."""
     tess = tesseract_reader()
+    plain = TextRecognizer(rec.model, serving=False)
+    readers = {("ours greedy" if b == 1 else f"ours beam {b}"): (lambda img, b=b: rec.read(img, beam_width=b))
+               for b in beams}
+    readers["training model greedy"] = lambda img: plain.read(img)
+    readers["tesseract 5"] = lambda img: tess.read(img.convert("RGB"))
     rows = []
     for threads in threads_list:
         torch.set_num_threads(threads)
-        times = {b: [] for b in beams} | {"tesseract": []}
+        wall = {name: [] for name in readers}
+        cpu = dict.fromkeys(readers, 0.0)
         for img in images[:5]:  # warm-up
-            rec.read(img)
-            tess.read(img.convert("RGB"))
+            for read in readers.values():
+                read(img)
         for img in images:
-            for b in beams:
-                t = time.perf_counter()
-                rec.read(img, beam_width=b)
-                times[b].append((time.perf_counter() - t) * 1000)
-            rgb = img.convert("RGB")
-            t = time.perf_counter()
-            tess.read(rgb)
-            times["tesseract"].append((time.perf_counter() - t) * 1000)
-        t_ms = statistics.median(times["tesseract"])
-        for b in beams:
-            ms = statistics.median(times[b])
-            rows.append((threads, "ours greedy" if b == 1 else f"ours beam {b}", ms, ms / t_ms))
-        rows.append((threads, "tesseract 5", t_ms, 1.0))
+            for name, read in readers.items():
+                t, c = time.perf_counter(), time.process_time()
+                read(img)
+                wall[name].append((time.perf_counter() - t) * 1000)
+                cpu[name] += (time.process_time() - c) * 1000
+        t_ms = statistics.median(wall["tesseract 5"])
+        for name in readers:
+            ms = statistics.median(wall[name])
+            rows.append((threads, name, ms, ms / t_ms, cpu[name] / len(images)))
     return rows
 
 
@@ -139,10 +142,10 @@ def main(argv=None) -> int:
             images = [load_image(p) for p in sorted((Path(__file__).resolve().parent.parent / "data" / "examples")
                                                     .glob(f"{rec.cfg.name}_*.png"))] * 30
         print(f"{args.models[0]}: {len(images)} images, each read by ours and by Tesseract in turn")
-        print(f"{'threads':>7}  {'reader':14} {'median ms':>9}  {'x Tesseract':>11}")
-        for threads, name, ms, ratio in versus_tesseract(rec, images, beams=tuple(args.beam_width) if
+        print(f"{'threads':>7}  {'reader':22} {'median ms':>9}  {'x Tesseract':>11}  {'CPU ms':>6}")
+        for threads, name, ms, ratio, cpu in versus_tesseract(rec, images, beams=tuple(args.beam_width) if
                                                          args.beam_width != [1] else (1, 5)):
-            print(f"{threads:7d}  {name:14} {ms:9.2f}  {ratio:11.2f}")
+            print(f"{threads:7d}  {name:22} {ms:9.2f}  {ratio:11.2f}  {cpu:6.2f}")
         return 0
     rows = []
     for name in args.models:
