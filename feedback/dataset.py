@@ -1,21 +1,35 @@
-"""The store as a training dataset: `feedback[:DB]` in a --data / --mix spec."""
+"""The store as a training dataset: `feedback[:DB]` in a --data / --mix spec.
+
+Importing this module registers the `feedback` dataset kind with `ocr.datasets.specs` (ocr itself
+knows nothing of the store). It needs torch; the rest of the package does not.
+"""
 from __future__ import annotations
 
 from ocr.config import ModelConfig
-from ocr.data import LabelledList, normalize_label
+from ocr.datasets.labels import LabelledList
+from ocr.datasets.specs import register_kind
 
 from .db import make_engine, session_factory
 from .store import labelled_samples
 
 
-def feedback_dataset(db: str | None, cfg: ModelConfig, states=("accepted",), exclude_ids: set | None = None) -> LabelledList:
-    """(PNG bytes, text) of the task's labels in the given review states (label rule applied)."""
+def feedback_dataset(db: str | None, cfg: ModelConfig, states=("accepted",)) -> LabelledList:
+    """(PNG bytes, text) of the task's labels in the given review states (label rule applied).
+
+    `ds.label_ids[i]` is the store's id of sample i (for hold-out splits and checkpoint lineage).
+    """
     engine = make_engine(db)
     with session_factory(engine).begin() as s:
         rows = labelled_samples(s, cfg.name, states)
     engine.dispose()
-    rows = [r for r in rows if not exclude_ids or r[0] not in exclude_ids]
-    ds = LabelledList([(png, text) for _, png, text in rows], cfg, name=f"feedback:{db or 'default'}")
-    kept = {lid for lid, _, text in rows if normalize_label(text, cfg.charset, cfg.max_len) is not None}
-    ds.label_ids = sorted(kept)  # which corrections this dataset holds (for checkpoint lineage)
+    ds = LabelledList([], name=f"feedback:{db or 'default'}")
+    ds.label_ids = []
+    for lid, png, text in rows:
+        label = ds.report.keep(text, cfg)
+        if label is not None:
+            ds.items.append((png, label))
+            ds.label_ids.append(lid)
     return ds
+
+
+register_kind("feedback", lambda spec, cfg, **_: feedback_dataset(spec.path, cfg), path="optional")

@@ -15,8 +15,9 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ocr.settings import default_feedback_db
+
 ENV_VAR = "OCR_FEEDBACK_DB"
-DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "feedback.sqlite"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # A writer waits this long for another's transaction (review runs in short batches, so waits are
 # short); the demo retries a few times and then tells the person the store is busy.
@@ -25,7 +26,7 @@ BUSY_TIMEOUT_MS = 10_000
 
 def resolve_url(db: str | os.PathLike | None = None) -> str:
     """--db value, else $OCR_FEEDBACK_DB, else the default file; a plain path means SQLite."""
-    value = str(db) if db else os.environ.get(ENV_VAR) or str(DEFAULT_DB)
+    value = str(db) if db else os.environ.get(ENV_VAR) or str(default_feedback_db())
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"

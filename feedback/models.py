@@ -15,16 +15,12 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, Larg
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 STATES = ("pending", "accepted", "rejected")
-TASKS = ("words", "digits")
-
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
-
 class Base(DeclarativeBase):
     pass
-
 
 class Sample(Base):
     __tablename__ = "samples"
@@ -40,7 +36,6 @@ class Sample(Base):
 
     labels: Mapped[list["Label"]] = relationship(back_populates="sample", cascade="all, delete-orphan")
 
-
 class Label(Base):
     __tablename__ = "labels"
     __table_args__ = (UniqueConstraint("sample_id", "text", name="uq_labels_sample_text"),)
@@ -54,7 +49,6 @@ class Label(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     sample: Mapped[Sample] = relationship(back_populates="labels")
-
 
 class Submission(Base):
     __tablename__ = "submissions"

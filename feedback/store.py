@@ -12,7 +12,6 @@ import difflib
 import hashlib
 import io
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
@@ -20,10 +19,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ocr.config import preset
-from ocr.preprocess import InvalidImageError, check_content, load_image
+from ocr.config import TASKS, preset
+from ocr.images import InvalidImageError, check_content, load_image
+from ocr.prediction import Prediction
 
-from .models import STATES, TASKS, Label, Sample, Submission, utcnow
+from .models import STATES, Label, Sample, Submission, utcnow
 
 MAX_TEXT = {"words": preset("words").max_len, "digits": preset("digits").max_len}
 # Stored images are scaled down to fit these bounds (a crop of a word needs far less).
@@ -60,7 +60,7 @@ def validate_text(text: str, task: str) -> str:
 def normalized_png(image) -> tuple[bytes, int, int]:
     """Image as the model reads it (EXIF-rotated, mode L or RGB) -> (PNG bytes, width, height).
 
-    Refuses images that cannot hold text (`ocr.preprocess.check_content`, FeedbackError) and
+    Refuses images that cannot hold text (`ocr.images.check_content`, FeedbackError) and
     scales larger ones down to at most MAX_STORED_SIDE a side and MAX_STORED_PIXELS in all.
     """
     try:
@@ -89,16 +89,7 @@ def _get_or_create(session: Session, model, where: dict, create: dict):
         return session.scalars(select(model).filter_by(**where)).one(), False
 
 
-@dataclass
-class Prediction:
-    """What the model said (the store's view; ocr.Prediction fits)."""
-
-    text: str
-    confidence: float
-    char_confidences: list
-
-
-def add_submission(session: Session, image, task: str, prediction, corrected_text: str | None,
+def add_submission(session: Session, image, task: str, prediction: Prediction, corrected_text: str | None,
                    model_id: str, model_version: str, client_id: str) -> Submission:
     """Record a correction (corrected_text) or a confirmation (corrected_text None or == prediction).
 
@@ -194,6 +185,27 @@ def set_states(session: Session, label_ids: list[int], state: str) -> int:
         session.execute(update(Label).where(Label.sample_id.in_(samples), Label.id.not_in(ids),
                                             Label.state != "rejected").values(state="rejected", updated_at=utcnow()))
     return n
+
+
+def check_label_ids(session: Session, label_ids: list[int]) -> None:
+    """FeedbackError naming every id that is not a label (nothing is changed)."""
+    missing = set(label_ids) - set(session.scalars(select(Label.id).where(Label.id.in_(label_ids)))) if label_ids else set()
+    if missing:
+        raise FeedbackError(f"no label with id {', '.join(map(str, sorted(missing)))}")
+
+
+def accept_pending(Session, task: str | None = None, batch: int = 500) -> tuple[int, int]:
+    """Accept every pending label without a conflict, in batches -> (accepted, conflicting left pending)."""
+    with Session.begin() as s:
+        ids, skipped = pending_ids(s, task)
+    return review_in_batches(Session, ids, "accepted", batch), skipped
+
+
+def accepted_rows(session: Session, after_id: int = 0) -> list[tuple]:
+    """Accepted labels with id > after_id, oldest first: (id, task, text, png, count, accepted_at)."""
+    q = (select(Label.id, Sample.task, Label.text, Sample.png, Label.count, Label.updated_at).join(Sample)
+         .where(Label.state == "accepted", Label.id > after_id).order_by(Label.id))
+    return [tuple(r) for r in session.execute(q)]
 
 
 def review_in_batches(Session, label_ids: list[int], state: str, batch: int = 500) -> int:

@@ -4,14 +4,32 @@
     rec = load_recognizer("words")
     pred = rec.read("word.png")[0]
     pred.text, pred.confidence, pred.char_confidences, pred.attention
-"""
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import ModelConfig, preset
-from .preprocess import InvalidImageError, load_image, preprocess
-from .recognizer import Prediction, TextRecognizer, UntrainedModelWarning, load_recognizer
 
-__all__ = [
-    "CheckpointError", "InvalidImageError", "ModelConfig", "Prediction", "TextRecognizer",
-    "UntrainedModelWarning", "load_checkpoint", "load_image", "load_recognizer", "preprocess", "preset",
-    "save_checkpoint",
-]
+The names below are loaded on first use, so `import ocr.images` or `ocr.config` (what the
+corrections store needs) does not load torch. The preprocessing function is
+`ocr.preprocess.preprocess` (a module of that name cannot also be an attribute here).
+"""
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "ModelConfig": "config", "preset": "config",
+    "InvalidImageError": "images", "load_image": "images",
+    "Prediction": "prediction", "TextRecognizer": "recognizer", "UntrainedModelWarning": "recognizer",
+    "load_recognizer": "recognizer",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'ocr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))

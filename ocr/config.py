@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # The 94 printable ASCII characters without the space (the default word charset).
 CHARSET_PRINTABLE = "".join(c for c in string.printable[:94])
@@ -146,3 +146,4 @@ def preset(name: str) -> ModelConfig:
 
 
 PRESETS = ("words", "digits")
+TASKS = PRESETS  # what the app, the store and the scripts offer: one task per preset

@@ -26,6 +26,7 @@ from torch.utils.data import ConcatDataset
 from tqdm import tqdm
 
 from .config import ModelConfig, preset
+from .datasets.labels import FilterReport
 from .preprocess import network_image
 
 CHUNK = 250  # samples a worker renders per task
@@ -142,8 +143,7 @@ def corpus_dataset(path: str | Path, cfg: ModelConfig | None = None):
     ds.name = f"corpus:{path}"
     ds.meta = json.loads(meta_path.read_text())
     ds.synthetic = True  # the trainer adds no augmentation for real photos to it
-    from .data import FilterReport
-    ds.report = FilterReport(kept=sum(p.report.kept for p in parts))
+    ds.report = FilterReport()
     for p in parts:
-        ds.report.dropped.update(p.report.dropped)
+        ds.report.add(p.report)
     return ds

@@ -10,6 +10,8 @@ import functools
 import os
 from pathlib import Path
 
+from .settings import cache_dir
+
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts")
 FONT_SUFFIXES = (".ttf", ".otf", ".TTF", ".OTF")
 
@@ -146,8 +148,7 @@ def _legible(path: str) -> str:
 
 
 def _cache_file() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
-    return root / "ocr" / f"legible-v1-{GLYPH}.json"
+    return cache_dir() / f"legible-v1-{GLYPH}.json"
 
 
 _LEGIBLE: dict[str, str] = {}
@@ -155,7 +156,7 @@ _LEGIBLE: dict[str, str] = {}
 
 def legibility(paths) -> dict[str, frozenset]:
     """{font path: characters it draws legibly}, computed once per font file and cached on disk
-    (`~/.cache/ocr/`, keyed by path, size and modification time); ~0.1 s per new font."""
+    (`ocr.settings.cache_dir()`, keyed by path, size and modification time); ~0.1 s per new font."""
     import json
 
     from tqdm import tqdm

@@ -125,10 +125,7 @@ class Recognizer(nn.Module):
             prev = targets[:, t]
         return torch.stack(out, 1)
 
-    def loss(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return self.loss_from_logits(self(images, targets), targets)
-
-    def loss_from_logits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of teacher-forced logits (N, T+1, classes) against targets (N, T+1)."""
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=self.tokenizer.pad)
 

@@ -10,33 +10,24 @@ decoding step, the last one being the step that emitted the end of text.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import preset
+from .config import TASKS, preset
 from .model import Recognizer
+from .prediction import Prediction
 from .preprocess import InvalidImageError, preprocess
 from .serving import ServingModel
+from .settings import shipped_model
 from .tokenizer import EOS
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
-SHIPPED = {"words": MODELS_DIR / "words.safetensors", "digits": MODELS_DIR / "digits.safetensors"}
 
 
 class UntrainedModelWarning(UserWarning):
     """A shipped model name was asked for but its checkpoint is missing: the model is random."""
-
-
-@dataclass
-class Prediction:
-    text: str
-    confidence: float
-    char_confidences: list[float]
-    attention: np.ndarray  # (steps, feat_h, feat_w), steps = len(text) + 1 when EOS was emitted
 
 
 class TextRecognizer:
@@ -111,14 +102,16 @@ def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu") -> 
     or broken explicit path raises CheckpointError.
     """
     key = str(name_or_path)
-    if key in SHIPPED:
-        path = SHIPPED[key]
+    if key in TASKS:
+        path = shipped_model(key)
         if not path.is_file():
             warnings.warn(f"NO TRAINED '{key}' MODEL at {path}: using an UNTRAINED, randomly initialised "
                           f"model whose output is meaningless. Train one with scripts/train.py.",
                           UntrainedModelWarning, stacklevel=2)
-            torch.manual_seed(0)
-            return TextRecognizer(Recognizer(preset(key)).to(device), {}, source="untrained", untrained=True)
+            with torch.random.fork_rng(devices=[]):  # the same random model every time; the caller's seed untouched
+                torch.manual_seed(0)
+                model = Recognizer(preset(key))
+            return TextRecognizer(model.to(device), {}, source="untrained", untrained=True)
     else:
         path = Path(name_or_path)
         if not path.is_file():

@@ -26,10 +26,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .config import SVHN_EXPAND
 from .fonts import find_fonts, legibility
+from .settings import data_dir
 from .strokes import draw_strokes
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-LEXICON = DATA_DIR / "lexicon.txt"
+LEXICON = data_dir() / "lexicon.txt"
 # Digits per house number in the SVHN test annotation (13,068 images): 1..5.
 SVHN_LENGTH_FREQ = (2483, 8356, 2081, 146, 2)
 

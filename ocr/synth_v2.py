@@ -26,9 +26,10 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from . import textures
+from .settings import data_dir
 from .synth import _background, _colour_pair, _draw_text, _font, _luma, _persp_coeffs, degrade
 
-COLOURS = Path(__file__).resolve().parent.parent / "data" / "synth" / "colours.json"
+COLOURS = data_dir() / "synth" / "colours.json"
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,7 +2,7 @@
 
 Single process, or DistributedDataParallel under `torchrun` (gloo on CPU, nccl on CUDA).
 Writes to saves/<date-time>/: last.safetensors (+ last.train.pt for resuming), the best k
-checkpoints by validation accuracy (metrics in the file name), log.csv and curves.png.
+checkpoints by validation accuracy, log.csv and curves.png; `train` returns them as a TrainResult.
 """
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ModelConfig
-from .data import MixedBatchSampler, Prepared, collate, train_augment
+from .augment import train_augment
+from .data import Prepared, collate
 from .metrics import Scores
 from .model import Recognizer
+from .sampling import MixedBatchSampler
 
 
 @dataclass
@@ -94,14 +96,21 @@ def dist_info() -> tuple[int, int, int]:
 
 @torch.no_grad()
 def evaluate_model(model: Recognizer, dataset, batch_size: int = 128, limit: int | None = None) -> dict:
-    """Greedy-decode a (image, label) dataset -> {"count", "accuracy", "exact", "ned"}."""
+    """Greedy-decode a (image, label) dataset -> {"count", "accuracy", "exact", "ned"}.
+
+    An image that cannot be read counts as a misread (as in scripts/evaluate.py), never as absent.
+    """
     was_training = model.training
     model.eval()
     scores = Scores()
     prepared = Prepared(dataset, model.cfg, train=False)
     n = len(prepared) if limit is None else min(limit, len(prepared))
     for s in range(0, n, batch_size):
-        xs, ys, _ = collate([prepared[i] for i in range(s, min(n, s + batch_size))])
+        batch = [prepared[i] for i in range(s, min(n, s + batch_size))]
+        for x, y in batch:
+            if x is None:
+                scores.add("", y)
+        xs, ys, _ = collate(batch)
         if xs is None:
             continue
         toks, _, _ = model.greedy(xs.to(next(model.parameters()).device))
@@ -137,9 +146,154 @@ def lr_at(step: int, opt: TrainOptions) -> float:
     return opt.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
+@dataclass
+class TrainResult:
+    """What a run kept: its folder, the last checkpoint and the best k by validation accuracy (best first)."""
+
+    run: Path
+    last: Path
+    best: list[tuple[float, Path]]
+    steps: int
+
+    @property
+    def best_path(self) -> Path:
+        """The best checkpoint, or the last one when nothing was validated."""
+        return self.best[0][1] if self.best else self.last
+
+
+@dataclass
+class _Restored:
+    model: Recognizer
+    optimizer: dict | None = None   # optimizer state (same run only)
+    raw_model: dict | None = None   # the raw weights when the checkpoint holds the EMA
+    rng: torch.Tensor | None = None
+    run: Path | None = None         # the run folder to go on in (same run only)
+
+
+def _restore(restore: str | None, cfg: ModelConfig, meta: dict, state: TrainState) -> _Restored:
+    """A new model, or one restored from a checkpoint. The same run (a `.train.pt` beside the checkpoint
+    and the same data) resumes exactly: optimizer, EMA, step counters, best list, random state."""
+    if not restore:
+        return _Restored(Recognizer(cfg))
+    parent, pmeta = load_checkpoint(restore)
+    model = Recognizer(parent.cfg)
+    model.load_state_dict(parent.state_dict())
+    train_pt = Path(restore).with_suffix(".train.pt")
+    if not (train_pt.is_file() and pmeta.get("data") == meta.get("data")):
+        meta["parent"] = str(restore)
+        meta["parent_meta"] = {k: pmeta.get(k) for k in ("data", "steps", "images_seen", "metrics")}
+        return _Restored(model)
+    ts = torch.load(train_pt, map_location="cpu", weights_only=True)
+    state.step, state.images_seen, state.wall_seconds = ts["step"], ts["images_seen"], ts["wall_seconds"]
+    state.best = [tuple(b) for b in ts.get("best", [])]
+    meta["parent"] = pmeta.get("parent")
+    meta["resumed_from"] = str(restore)
+    return _Restored(model, ts["optimizer"], ts.get("raw_model"), ts.get("torch_rng"), Path(restore).parent)
+
+
+def _loader(cfg: ModelConfig, datasets: list, weights: list[float], opt: TrainOptions, start: int,
+            rank: int, world: int) -> DataLoader:
+    """Batches (images (N, C, H, W), labels, skipped) from step `start` to opt.steps.
+    Synthetic data brings its own distortions; the torchvision augmentation is for real images."""
+    aug = train_augment(cfg)
+    prepared = ConcatDataset([Prepared(d, cfg, train=True, augment=None if is_synthetic(d) else aug) for d in datasets])
+    sampler = MixedBatchSampler([len(d) for d in datasets], weights, opt.batch_size, seed=opt.seed,
+                                batches=max(0, opt.steps - start), rank=rank, world=world, start=start)
+    return DataLoader(prepared, batch_sampler=sampler, num_workers=opt.workers, collate_fn=collate,
+                      persistent_workers=False, prefetch_factor=4 if opt.workers else None)
+
+
+class _Keeper:
+    """Validation and what is kept on disk: last.safetensors + last.train.pt, the best k, log.csv, curves.png."""
+
+    def __init__(self, run: Path, val_sets: dict, keep_best: int, state: TrainState, fresh_log: bool):
+        self.run, self.val_sets, self.keep_best, self.state = run, val_sets, keep_best, state
+        self.log = run / "log.csv"
+        if fresh_log:
+            with open(self.log, "w", newline="") as f:
+                csv.writer(f).writerow(["step", "loss", "val_accuracy", "wall_seconds"])
+
+    def log_loss(self, loss: float, wall: float) -> None:
+        with open(self.log, "a", newline="") as f:
+            csv.writer(f).writerow([self.state.step, f"{loss:.4f}", "", round(wall)])
+
+    def save(self, kept: Recognizer, resume: dict, meta: dict) -> Path:
+        """Validate `kept` (the EMA or the raw model), save it and the resume state; -> last.safetensors."""
+        st = self.state
+        metrics = {name: evaluate_model(kept, ds) for name, ds in self.val_sets.items()}
+        acc = sum(m["accuracy"] for m in metrics.values()) / max(1, len(metrics))
+        m = dict(meta, steps=st.step, images_seen=st.images_seen, wall_seconds=round(st.wall_seconds), metrics=metrics)
+        name = self._name(acc)
+        if self.val_sets:
+            st.best = sorted(st.best + [(acc, name)], reverse=True)
+        last = save_checkpoint(kept, self.run / "last.safetensors", m)
+        if (acc, name) in st.best[: self.keep_best]:
+            save_checkpoint(kept, self.run / name, m)
+        for _, old in st.best[self.keep_best:]:
+            (self.run / old).unlink(missing_ok=True)
+        st.best = st.best[: self.keep_best]
+        torch.save({**resume, "step": st.step, "images_seen": st.images_seen, "wall_seconds": st.wall_seconds,
+                    "best": [list(b) for b in st.best], "torch_rng": torch.get_rng_state()},
+                   self.run / "last.train.pt")
+        with open(self.log, "a", newline="") as f:
+            csv.writer(f).writerow([st.step, "", f"{acc:.4f}" if self.val_sets else "", round(st.wall_seconds)])
+        plot_curves(self.log, self.run / "curves.png")
+        tqdm.write(f"step {st.step}: " + "  ".join(f"{k} acc {v['accuracy']:.3f} ned {v['ned']:.3f}"
+                                                 for k, v in metrics.items()))
+        return last
+
+    def _name(self, acc: float) -> str:
+        return f"step{self.state.step:07d}-acc{acc:.4f}.safetensors"  # the accuracy is for people browsing
+
+    def result(self) -> TrainResult:
+        return TrainResult(self.run, self.run / "last.safetensors",
+                           [(a, self.run / n) for a, n in self.state.best], self.state.step)
+
+
+def _step(model, core: Recognizer, optimizer, xs, ys, lr: float, device, opt: TrainOptions, bf16: bool) -> float:
+    """One optimisation step on a batch; -> the loss."""
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    xs = xs.to(device, non_blocking=True)
+    if opt.channels_last:
+        xs = xs.contiguous(memory_format=torch.channels_last)
+    targets = core.tokenizer.encode(ys).to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        loss = core.loss(model(xs, targets), targets)   # model may be the DDP wrapper of core
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(core.parameters(), opt.grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+def _out_of_time(opt: TrainOptions, step: int, session_start: float, world: int) -> bool:
+    """--stop-at reached, or --max-minutes passed (checked every 50 steps; all processes agree)."""
+    if opt.stop_at and step >= opt.stop_at:
+        return True
+    if not opt.max_minutes or step % 50:
+        return False
+    flag = torch.tensor([float(time.time() - session_start > opt.max_minutes * 60)])
+    if world > 1:
+        distributed.all_reduce(flag, op=distributed.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def _run_folder(resumed: Path | None, opt: TrainOptions, rank: int, world: int) -> Path:
+    run = resumed or Path(opt.out_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if world > 1:  # every process must agree on the folder: take rank 0's
+        obj = [str(run)]
+        distributed.broadcast_object_list(obj, 0)
+        run = Path(obj[0])
+    if rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
 def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict, opt: TrainOptions,
-          restore: str | None = None, meta: dict | None = None) -> Path:
-    """Train and return the run folder. `datasets`: (image, label) datasets mixed by `weights`."""
+          restore: str | None = None, meta: dict | None = None) -> TrainResult:
+    """Train on (image, label) `datasets` mixed by `weights`; validate on `val_sets` every opt.val_every
+    steps. -> TrainResult (the run folder, the last and the best checkpoints)."""
     rank, local_rank, world = dist_info()
     if world > 1 and not distributed.is_initialized():
         distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -150,147 +304,64 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     bf16 = use_bf16(opt, device)
     meta = dict(meta or {})
     state = TrainState()
-
-    model = Recognizer(cfg)
-    optim_state = None
-    resume_dir = None
-    raw_state = None
-    rng_state = None  # torch's generator at the saved step (dropout, random crops), set once the loader runs
-    if restore:
-        parent, pmeta = load_checkpoint(restore)
-        if parent.cfg != cfg:
-            cfg = parent.cfg
-            model = Recognizer(cfg)
-        model.load_state_dict(parent.state_dict())
-        train_pt = Path(restore).with_suffix(".train.pt")
-        same_run = train_pt.is_file() and pmeta.get("data") == meta.get("data")
-        if same_run:
-            ts = torch.load(train_pt, map_location="cpu", weights_only=True)
-            optim_state = ts["optimizer"]
-            if "raw_model" in ts:  # with EMA the checkpoint holds the average; the raw weights go on here
-                raw_state = ts["raw_model"]
-            state.step, state.images_seen, state.wall_seconds = ts["step"], ts["images_seen"], ts["wall_seconds"]
-            state.best = [tuple(b) for b in ts.get("best", [])]
-            rng_state = ts.get("torch_rng")
-            meta["parent"] = pmeta.get("parent")
-            meta["resumed_from"] = str(restore)
-            resume_dir = Path(restore).parent  # the same run goes on in its own folder
-        else:
-            meta["parent"] = str(restore)
-            meta["parent_meta"] = {k: pmeta.get(k) for k in ("data", "steps", "images_seen", "metrics")}
+    restored = _restore(restore, cfg, meta, state)
+    core = restored.model
+    cfg = core.cfg
     ema = None
     if opt.ema:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opt.ema), use_buffers=True)
-        if raw_state is not None:
-            model.load_state_dict(raw_state)
+        ema = AveragedModel(core, multi_avg_fn=get_ema_multi_avg_fn(opt.ema), use_buffers=True)
+        if restored.raw_model is not None:  # the checkpoint holds the average; the raw weights go on here
+            core.load_state_dict(restored.raw_model)
             ema.n_averaged.fill_(max(1, state.step))  # the average goes on (0 would restart it as a copy)
         ema.to(device)
-    model.to(device)
+    core.to(device)
     if opt.channels_last:
-        model.to(memory_format=torch.channels_last)
-    core = model
+        core.to(memory_format=torch.channels_last)
+    model = core
     if world > 1:
-        model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+        model = DistributedDataParallel(core, device_ids=[local_rank] if device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(core.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
-    if optim_state:
-        optimizer.load_state_dict(optim_state)
+    if restored.optimizer:
+        optimizer.load_state_dict(restored.optimizer)
 
-    run = resume_dir or Path(opt.out_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    if world > 1:  # every process must agree on the folder: take rank 0's
-        obj = [str(run)]
-        distributed.broadcast_object_list(obj, 0)
-        run = Path(obj[0])
-    if rank == 0:
-        run.mkdir(parents=True, exist_ok=True)
-    log_path = run / "log.csv"
-
-    # synthetic data brings its own distortions; the torchvision augmentation is for real images
-    aug = train_augment(cfg)
-    prepared = ConcatDataset([Prepared(d, cfg, train=True, augment=None if is_synthetic(d) else aug) for d in datasets])
-    remaining = max(0, opt.steps - state.step)
-    sampler = MixedBatchSampler([len(d) for d in datasets], weights, opt.batch_size,
-                                seed=opt.seed, batches=remaining, rank=rank, world=world, start=state.step)
-    loader = DataLoader(prepared, batch_sampler=sampler, num_workers=opt.workers, collate_fn=collate,
-                        persistent_workers=False, prefetch_factor=4 if opt.workers else None)
-
+    run = _run_folder(restored.run, opt, rank, world)
+    keeper = _Keeper(run, val_sets, opt.keep_best, state,
+                     fresh_log=rank == 0 and not (restored.run and (run / "log.csv").is_file()))
+    loader = _loader(cfg, datasets, weights, opt, state.step, rank, world)
     meta.update({"config": cfg.to_dict(), "precision": "bf16" if bf16 else "fp32", "world_size": world})
     t0 = time.time() - state.wall_seconds
     session_start = time.time()
     skipped = 0
+
+    def checkpoint():
+        state.wall_seconds = time.time() - t0
+        resume = {"optimizer": optimizer.state_dict()} | ({"raw_model": core.state_dict()} if ema is not None else {})
+        keeper.save(ema.module if ema is not None else core, resume, dict(meta, skipped_unreadable=skipped))
+
     bar = tqdm(total=opt.steps, initial=state.step, disable=rank != 0, dynamic_ncols=True, desc="train")
     model.train()
     loss_avg = None
-
-    def checkpoint():
-        kept = ema.module if ema is not None else core  # what is validated and saved
-        metrics = {name: evaluate_model(kept, ds) for name, ds in val_sets.items()}
-        acc = sum(m["accuracy"] for m in metrics.values()) / max(1, len(metrics))
-        state.wall_seconds = time.time() - t0
-        m = dict(meta, steps=state.step, images_seen=state.images_seen, wall_seconds=round(state.wall_seconds),
-                 metrics=metrics, skipped_unreadable=skipped)
-        last = save_checkpoint(kept, run / "last.safetensors", m)
-        extra = {"raw_model": core.state_dict()} if ema is not None else {}
-        torch.save({"optimizer": optimizer.state_dict(), "step": state.step, "images_seen": state.images_seen,
-                    "wall_seconds": state.wall_seconds, "best": [list(b) for b in state.best],
-                    "torch_rng": torch.get_rng_state(), **extra}, run / "last.train.pt")
-        name = f"step{state.step:07d}-acc{acc:.4f}.safetensors"
-        state.best.append((acc, name))
-        state.best.sort(reverse=True)
-        if (acc, name) in state.best[: opt.keep_best]:
-            save_checkpoint(kept, run / name, m)
-        for _, old in state.best[opt.keep_best:]:
-            (run / old).unlink(missing_ok=True)
-        state.best = state.best[: opt.keep_best]
-        with open(log_path, "a", newline="") as f:
-            csv.writer(f).writerow([state.step, "", f"{acc:.4f}", round(state.wall_seconds)])
-        plot_curves(log_path, run / "curves.png")
-        tqdm.write(f"step {state.step}: " + "  ".join(f"{k} acc {v['accuracy']:.3f} ned {v['ned']:.3f}"
-                                                     for k, v in metrics.items()))
-        return last
-
-    if rank == 0 and not (resume_dir and log_path.is_file()):
-        with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(["step", "loss", "val_accuracy", "wall_seconds"])
     batches = iter(loader)  # creating it draws a base seed from torch's generator: restore after it
-    if rng_state is not None:
-        torch.set_rng_state(rng_state)
+    if restored.rng is not None:
+        torch.set_rng_state(restored.rng)
     for xs, ys, bad in batches:
         skipped += bad
         if xs is None:
             continue
-        for g in optimizer.param_groups:
-            g["lr"] = lr_at(state.step, opt)
-        xs = xs.to(device, non_blocking=True)
-        if opt.channels_last:
-            xs = xs.contiguous(memory_format=torch.channels_last)
-        targets = core.tokenizer.encode(ys).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = core.loss_from_logits(model(xs, targets), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(core.parameters(), opt.grad_clip)
-        optimizer.step()
+        loss = _step(model, core, optimizer, xs, ys, lr_at(state.step, opt), device, opt, bf16)
         if ema is not None:
             ema.update_parameters(core)
         state.step += 1
         state.images_seen += len(ys) * world
-        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        loss_avg = loss if loss_avg is None else 0.98 * loss_avg + 0.02 * loss
         bar.update(1)
         bar.set_postfix(loss=f"{loss_avg:.3f}", lr=f"{lr_at(state.step, opt):.1e}")
         if rank == 0 and state.step % 50 == 0:
-            with open(log_path, "a", newline="") as f:
-                csv.writer(f).writerow([state.step, f"{loss_avg:.4f}", "", round(time.time() - t0)])
-        out_of_time = False
-        if opt.max_minutes and state.step % 50 == 0:
-            flag = torch.tensor([float(time.time() - session_start > opt.max_minutes * 60)])
-            if world > 1:  # every process stops at the same step
-                distributed.all_reduce(flag, op=distributed.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
-        if opt.stop_at and state.step >= opt.stop_at:
-            out_of_time = True
+            keeper.log_loss(loss_avg, time.time() - t0)
+        stop = _out_of_time(opt, state.step, session_start, world)
         if rank == 0 and (state.step % opt.val_every == 0 or state.step >= opt.steps):
             checkpoint()
-        if out_of_time:
+        if stop:
             tqdm.write(f"stopping at step {state.step} (--stop-at / --max-minutes)")
             break
     bar.close()
@@ -298,4 +369,4 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
         checkpoint()
     if world > 1:
         distributed.barrier()
-    return run
+    return keeper.result()

@@ -18,13 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from ocr import TextRecognizer, load_recognizer  # noqa: E402
-from ocr.model import Recognizer  # noqa: E402
-from ocr.synth import DigitSynth, WordSynth  # noqa: E402
+from ocr import TextRecognizer, load_recognizer
+from ocr.model import Recognizer
+from ocr.synth import DigitSynth, WordSynth
 
 
 def samples(rec, n):
@@ -71,7 +69,7 @@ def time_train(cfg, images, threads, bf16, batch=64, steps=4):
         if i == 1:
             t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = m.loss(x, y)
+            loss = m.loss(m(x, y), y)
         opt.zero_grad(); loss.backward(); opt.step()
     return batch * steps / (time.perf_counter() - t)
 
@@ -80,8 +78,7 @@ def tesseract_reader():
     """Tesseract 5 (tesserocr, in-process, single-line) limited to one OpenMP thread, or SystemExit."""
     import os
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # read by libtesseract when it loads
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from evaluate import Tesseract
+    from ocr.baselines import Tesseract
     return Tesseract()
 
 
@@ -133,7 +130,7 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     if args.baseline:
         from ocr import load_image
-        from ocr.data import build_dataset
+        from ocr.datasets.specs import build_dataset
         rec = load_recognizer(args.models[0])
         if args.images:
             ds = build_dataset(args.images, rec.cfg)

@@ -15,13 +15,11 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+from tqdm import tqdm
 
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from ocr.data import folder_dataset  # noqa: E402
-from ocr.preprocess import InvalidImageError, load_image  # noqa: E402
+from ocr.datasets.labels import folder_dataset
+from ocr.images import InvalidImageError, load_image
 
 
 def otsu(grey: np.ndarray) -> float:

@@ -16,15 +16,14 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from ocr import CheckpointError, InvalidImageError, load_image, load_recognizer  # noqa: E402
-from ocr.data import build_dataset, parse_spec  # noqa: E402
-from ocr.metrics import standard  # noqa: E402
-from ocr.synth import load_lexicon  # noqa: E402
+from ocr import InvalidImageError, load_image
+from ocr.cli import recognizer_or_exit
+from ocr.datasets.specs import build_dataset, parse_spec
+from ocr.metrics import standard
+from ocr.synth import load_lexicon
 
 HEIGHTS = (0, 16, 24, 32, 48, 64, 10 ** 9)
 
@@ -62,11 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    try:
-        rec = load_recognizer(args.checkpoint)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    rec = recognizer_or_exit(args.checkpoint)
     lexicon = {standard(w) for w in load_lexicon()}
     tally: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))  # kind -> bin -> [right, count]
     for s in args.datasets:

@@ -31,33 +31,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from ocr import CheckpointError, InvalidImageError, load_image, load_recognizer  # noqa: E402
-from ocr.data import build_dataset, parse_spec  # noqa: E402
-from ocr.metrics import Scores  # noqa: E402
-
-
-class Tesseract:
-    """Tesseract 5 LSTM through tesserocr (in-process), single-line mode."""
-
-    def __init__(self, digits: bool = False):
-        try:
-            import tesserocr
-        except ImportError:
-            raise SystemExit("--baseline tesseract needs `pip install tesserocr` and Debian's tesseract-ocr-eng")
-        paths = [p for p in ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata") if Path(p).is_dir()]
-        kw = {"path": paths[0]} if paths else {}
-        self.api = tesserocr.PyTessBaseAPI(psm=tesserocr.PSM.SINGLE_LINE, **kw)
-        if digits:
-            self.api.SetVariable("tessedit_char_whitelist", "0123456789")
-
-    def read(self, img) -> str:
-        self.api.SetImage(img)
-        return self.api.GetUTF8Text().strip().replace(" ", "")
+from ocr import InvalidImageError, load_image
+from ocr.baselines import Tesseract
+from ocr.cli import recognizer_or_exit
+from ocr.datasets.specs import build_dataset, parse_spec
+from ocr.metrics import Scores
 
 
 def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot_dir=None, name="data",
@@ -119,11 +100,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=20_000, help="seed of synthetic evaluation sets (never a training seed)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    try:
-        rec = load_recognizer(args.checkpoint)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    rec = recognizer_or_exit(args.checkpoint)
     baseline = Tesseract(digits=rec.cfg.name == "digits") if args.baseline else None
     results = {}
     for s in args.datasets:

@@ -17,14 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from ocr import CheckpointError, TextRecognizer, load_checkpoint, load_recognizer  # noqa: E402
-from ocr.checkpoint import save_checkpoint  # noqa: E402
-from ocr.synth import DigitSynth, WordSynth  # noqa: E402
+from ocr import CheckpointError, TextRecognizer, load_checkpoint, load_recognizer
+from ocr.checkpoint import save_checkpoint
+from ocr.synth import DigitSynth, WordSynth
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 

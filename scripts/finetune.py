@@ -29,19 +29,23 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
+from ocr import CheckpointError, load_checkpoint, save_checkpoint
+from ocr.config import TASKS
+from ocr.data import Materialized
+from ocr.datasets.labels import LabelledList, stable_fraction
+from ocr.datasets.specs import build_dataset, parse_spec
+from ocr.settings import shipped_model
+from ocr.trainer import TrainOptions, evaluate_model, train
 
-from ocr import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
-from ocr.data import LabelledList, Materialized, build_dataset, parse_spec, stable_hash32  # noqa: E402
-from ocr.recognizer import SHIPPED  # noqa: E402
-from ocr.trainer import TrainOptions, evaluate_model, train  # noqa: E402
+from feedback.dataset import feedback_dataset
+from feedback.db import resolve_url, safe_url
 
 
 def held_out(label_id: int, fraction: float) -> bool:
     """Deterministic split of corrections by id (the same id is always on the same side)."""
-    return stable_hash32(f"holdout-{label_id}") / 0xFFFFFFFF < fraction
+    return stable_fraction(f"holdout-{label_id}") < fraction
 
 
 REFERENCE_SEED = 424_242  # the gate's synthetic reference set: the same images on every run
@@ -78,10 +82,10 @@ def keep_previous(target: Path, task: str) -> Path | None:
     return kept
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from-feedback", action="store_true", required=True, help="train on the corrections store")
-    p.add_argument("--task", choices=("words", "digits"), default="words")
+    p.add_argument("--task", choices=TASKS, default="words")
     p.add_argument("--base", help="checkpoint to start from (default: the shipped model of the task)")
     p.add_argument("--db", help="feedback database (path or SQLAlchemy URL; default $OCR_FEEDBACK_DB or data/feedback.sqlite)")
     p.add_argument("--mix", nargs="+", default=None,
@@ -106,86 +110,105 @@ def main(argv=None) -> int:
                    help="replace the shipped default if no gate set (reference + --val) gets worse than --tolerance")
     p.add_argument("--promote-to", type=Path, default=None,
                    help="where --promote writes (default data/models/<task>.safetensors)")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return p
 
-    base = Path(args.base) if args.base else SHIPPED[args.task]
+
+def load_base(args) -> tuple:
+    """-> (model, path) of the checkpoint to start from; exits with a message if it is unusable."""
+    base = Path(args.base) if args.base else shipped_model(args.task)
     try:
-        model, base_meta = load_checkpoint(base)
+        model, _ = load_checkpoint(base)
     except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    cfg = model.cfg
-    if cfg.name != args.task:
-        print(f"error: {base} is a {cfg.name!r} model, not {args.task!r}", file=sys.stderr)
-        return 1
+        raise SystemExit(f"error: {e}") from None
+    if model.cfg.name != args.task:
+        raise SystemExit(f"error: {base} is a {model.cfg.name!r} model, not {args.task!r}")
+    return model, base
 
-    from feedback.dataset import feedback_dataset
+
+def split_corrections(args, cfg) -> tuple[LabelledList, LabelledList, list[int], tuple]:
+    """The store's usable corrections split by id -> (training, held out, all ids, review states used)."""
     states = ("accepted", "pending") if args.include_pending else ("accepted",)
     fb = feedback_dataset(args.db, cfg, states=states)
     if fb.report.dropped:
         print(f"corrections outside the {args.task} charset or too long, not used: {fb.report}")
-    ids = fb.label_ids
-    if not ids:
-        hint = "" if args.include_pending else " (only accepted ones are used; review with `python -m feedback review` or add --include-pending)"
-        print(f"nothing to train on: no usable {args.task} corrections in the store{hint}", file=sys.stderr)
-        return 1
-    train_ids = {i for i in ids if not held_out(i, args.holdout)}
-    val_ids = set(ids) - train_ids
-    train_fb = LabelledList([it for i, it in zip(ids, fb.items) if i in train_ids], cfg, name="feedback")
-    val_fb = LabelledList([it for i, it in zip(ids, fb.items) if i in val_ids], cfg, name="feedback-holdout")
+    if not fb.label_ids:
+        hint = "" if args.include_pending else (" (only accepted ones are used; review with `python -m feedback review`"
+                                                " or add --include-pending)")
+        raise SystemExit(f"nothing to train on: no usable {args.task} corrections in the store{hint}")
+    train_fb, val_fb = LabelledList([], name="feedback"), LabelledList([], name="feedback-holdout")
+    train_fb.label_ids, val_fb.label_ids = [], []
+    for lid, item in zip(fb.label_ids, fb.items):  # already filtered by the label rule: not filtered again
+        part = val_fb if held_out(lid, args.holdout) else train_fb
+        part.items.append(item)
+        part.label_ids.append(lid)
     print(f"corrections: {len(train_fb)} for training, {len(val_fb)} held out for validation")
+    return train_fb, val_fb, fb.label_ids, states
 
+
+def training_mix(args, cfg, train_fb) -> tuple[list, list]:
+    """--mix -> (specs, datasets); the feedback entry is the training part of the corrections."""
     specs = [parse_spec(s) for s in (args.mix or [f"synth-{args.task}:0.5", "feedback:0.5"])]
-    datasets = []
-    for i, s in enumerate(specs):
-        datasets.append(train_fb if s.kind == "feedback" else build_dataset(s, cfg, seed=1000 + 100 * i))
     if not any(s.kind == "feedback" for s in specs):
         print("warning: --mix has no 'feedback:W' entry; the corrections are not trained on", file=sys.stderr)
-    selection = {"feedback-holdout": val_fb} if len(val_fb) else {}
-    gate = gate_sets(cfg, args.task, args.reference, args.val)
-    if not selection and not gate:
-        print("error: no validation data: raise --holdout, --reference or give --val", file=sys.stderr)
-        return 1
+    datasets = [train_fb if s.kind == "feedback" else build_dataset(s, cfg, seed=1000 + 100 * i)
+                for i, s in enumerate(specs)]
+    return specs, datasets
 
-    before = {k: evaluate_model(model, v) for k, v in (selection | gate).items()}
-    from feedback.db import resolve_url, safe_url
-    meta = {"data": [str(s) for s in specs], "finetune_from_feedback": True,
-            "correction_label_ids": sorted(train_ids), "heldout_label_ids": sorted(val_ids),
-            "feedback_states": list(states), "parent_sha256": file_sha256(base),
-            "store": {"url": safe_url(resolve_url(args.db)), "labels": len(ids), "max_label_id": max(ids)}}
-    opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=min(200, args.steps // 10),
-                       val_every=args.val_every, keep_best=1, workers=args.workers, threads=args.threads,
-                       max_minutes=args.max_minutes, out_dir=args.out)
-    # the checkpoint is chosen on the held-out corrections only; the gate sets stay unseen until the gate
-    run = train(cfg, datasets, [s.weight for s in specs], selection, opt, restore=str(base), meta=meta)
-    best = sorted(run.glob("step*-acc*.safetensors")) if selection else []  # none held out: the last one
-    best = max(best, key=lambda q: float(q.stem.split("acc")[1])) if best else run / "last.safetensors"
-    new, new_meta = load_checkpoint(best)
-    after = {k: evaluate_model(new, v) for k, v in (selection | gate).items()}
 
+def print_table(before: dict, after: dict, selection: dict) -> None:
     print(f"\n{'validation set':28} {'count':>6} {'before':>8} {'after':>8}  role")
-    for k in selection | gate:
+    for k in before:
         role = "chooses the checkpoint" if k in selection else "promotion gate"
         print(f"{k[-28:]:28} {before[k]['count']:6d} {before[k]['accuracy']:8.3f} {after[k]['accuracy']:8.3f}  {role}")
-    print(f"new checkpoint: {best}")
-    if not args.promote:
-        return 0
+
+
+def promote(args, new, new_meta: dict, chosen: Path, before: dict, after: dict, gate: dict) -> int:
+    """The gate: 0 and the new default written when no gate set fell more than --tolerance, else 2."""
     falls = {k: before[k]["accuracy"] - after[k]["accuracy"] for k in gate}
     worse = {k: d for k, d in falls.items() if d > args.tolerance}
     if not gate or worse:
         why = ", ".join(f"{k} fell {d:.3f}" for k, d in worse.items()) or "no gate set"
         print(f"not promoted: {why} (tolerance {args.tolerance})")
         return 2
-    target = args.promote_to or SHIPPED[args.task]
+    target = args.promote_to or shipped_model(args.task)
     kept = keep_previous(target, args.task)
-    new_meta = dict(new_meta, promoted_from=str(best), promoted_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+    new_meta = dict(new_meta, promoted_from=str(chosen), promoted_at=dt.datetime.now(dt.timezone.utc).isoformat(),
                     gate_before=before, gate_after=after, gate_tolerance=args.tolerance)
     save_checkpoint(new, target, new_meta, dtype=torch.float16)
     os.chmod(target, 0o644)
     print(f"promoted to {target}" + (f" (the previous one is kept as {kept})" if kept else ""))
     return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, base = load_base(args)
+    cfg = model.cfg
+    train_fb, val_fb, ids, states = split_corrections(args, cfg)
+    specs, datasets = training_mix(args, cfg, train_fb)
+    selection = {"feedback-holdout": val_fb} if len(val_fb) else {}
+    gate = gate_sets(cfg, args.task, args.reference, args.val)
+    if not selection and not gate:
+        raise SystemExit("error: no validation data: raise --holdout, --reference or give --val")
+
+    before = {k: evaluate_model(model, v) for k, v in (selection | gate).items()}
+    meta = {"data": [str(s) for s in specs], "finetune_from_feedback": True,
+            "correction_label_ids": sorted(train_fb.label_ids), "heldout_label_ids": sorted(val_fb.label_ids),
+            "feedback_states": list(states), "parent_sha256": file_sha256(base),
+            "store": {"url": safe_url(resolve_url(args.db)), "labels": len(ids), "max_label_id": max(ids)}}
+    opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=min(200, args.steps // 10),
+                       val_every=args.val_every, keep_best=1, workers=args.workers, threads=args.threads,
+                       max_minutes=args.max_minutes, out_dir=args.out)
+    # the checkpoint is chosen on the held-out corrections only; the gate sets stay unseen until the gate
+    result = train(cfg, datasets, [s.weight for s in specs], selection, opt, restore=str(base), meta=meta)
+    chosen = result.best_path  # none held out: the last one
+    new, new_meta = load_checkpoint(chosen)
+    after = {k: evaluate_model(new, v) for k, v in (selection | gate).items()}
+    print_table(before, after, selection)
+    print(f"new checkpoint: {chosen}")
+    return promote(args, new, new_meta, chosen, before, after, gate) if args.promote else 0
 
 
 if __name__ == "__main__":

@@ -17,14 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from PIL import Image, ImageDraw
+from tqdm import tqdm
 
-from PIL import Image, ImageDraw  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from ocr.config import preset  # noqa: E402
-from ocr.fonts import find_fonts  # noqa: E402
-from ocr.synth import DigitSynth, WordSynth  # noqa: E402
+from ocr.config import preset
+from ocr.fonts import find_fonts
+from ocr.synth import DigitSynth, WordSynth
 
 
 def contact_sheet(samples, path: Path, cell=(160, 40), cols=8) -> None:

@@ -16,9 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ocr.datasets.svhn import read_digit_struct  # noqa: E402
+from ocr.datasets.svhn import read_digit_struct
 
 
 def main(argv=None) -> int:

@@ -17,10 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ocr.corpus import prerender  # noqa: E402
-from ocr.synth import ENGINES  # noqa: E402
+from ocr.corpus import prerender
+from ocr.synth import ENGINES
 
 
 def main(argv=None) -> int:

@@ -13,14 +13,13 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from PIL import Image, ImageDraw
 
-from PIL import Image, ImageDraw  # noqa: E402
-
-from ocr import load_image, preprocess  # noqa: E402
-from ocr.config import PRESETS, preset  # noqa: E402
-from ocr.data import build_dataset, train_augment  # noqa: E402
-from ocr.preprocess import to_pil  # noqa: E402
+from ocr import load_image
+from ocr.augment import train_augment
+from ocr.config import PRESETS, preset
+from ocr.datasets.specs import build_dataset
+from ocr.preprocess import preprocess, to_pil
 
 
 def main(argv=None) -> int:

@@ -18,17 +18,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from feedback import FeedbackError, add_submission, make_engine, resolve_url, safe_url, session_factory, set_state  # noqa: E402
-from feedback.store import conflicts  # noqa: E402
-from feedback.models import Label, Sample  # noqa: E402
-from ocr import InvalidImageError, load_image, load_recognizer  # noqa: E402
-from ocr.data import read_labels_tsv  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from feedback import FeedbackError, accept_pending, add_submission, make_engine, resolve_url, safe_url, session_factory
+from ocr import InvalidImageError, load_image
+from ocr.cli import recognizer_or_exit
+from ocr.datasets.labels import read_labels_tsv
 
 
 def main(argv=None) -> int:
@@ -42,7 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rec = load_recognizer(args.model)
+    rec = recognizer_or_exit(args.model)
     task = rec.cfg.name
     engine = make_engine(args.db)
     Session = session_factory(engine)
@@ -71,14 +67,9 @@ def main(argv=None) -> int:
                 except FeedbackError:
                     counts["refused label"] += 1
     if args.accept:
-        with Session.begin() as sess:
-            bad = set(conflicts(sess, task))
-            q = select(Label.id, Label.sample_id).join(Sample).where(Sample.task == task, Label.state == "pending")
-            todo = [lid for lid, sid in sess.execute(q) if sid not in bad]
-            for lid in todo:
-                set_state(sess, lid, "accepted")
-        counts["accepted labels"] = len(todo)
-        counts["conflicting samples left for review"] = len(bad)
+        accepted, conflicting = accept_pending(Session, task)
+        counts["accepted labels"] = accepted
+        counts["conflicting labels left for review"] = conflicting
     engine.dispose()
     print(f"store: {safe_url(resolve_url(args.db))}  ({time.time() - t0:.0f} s)")
     for k, v in counts.items():

@@ -18,10 +18,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ocr.config import PRESETS, preset  # noqa: E402
-from ocr.data import normalize_label, read_labels_tsv, stable_hash32  # noqa: E402
+from ocr.config import PRESETS, preset
+from ocr.datasets.labels import normalize_label, read_labels_tsv, stable_fraction
 
 
 def label_files(root: Path) -> list[Path]:
@@ -43,7 +41,7 @@ def split(root: Path, charset: str, max_len: int, fraction: float):
                 dropped[str(f.parent.relative_to(root))] += 1
                 continue
             path = path.resolve()
-            in_val = stable_hash32(path.relative_to(root).as_posix()) / 2**32 < fraction
+            in_val = stable_fraction(path.relative_to(root).as_posix()) < fraction
             (val if in_val else train).append((path, label))
     return train, val, dropped
 

@@ -13,11 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ocr.config import PRESETS, preset  # noqa: E402
-from ocr.data import build_dataset, parse_spec  # noqa: E402
-from ocr.datasets.lmdb_io import write_lmdb  # noqa: E402
+from ocr.config import PRESETS, preset
+from ocr.datasets.specs import build_dataset, parse_spec
+from ocr.datasets.lmdb_io import write_lmdb
 
 
 def main(argv=None) -> int:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ocr.checkpoint import read_header
+from ocr.config import CHARSET_ALNUM_LOWER, PRESETS, preset
+from ocr.data import Materialized
+from ocr.datasets.specs import build_dataset, parse_spec
+from ocr.trainer import TrainOptions, dist_info, train
 
-from ocr.checkpoint import read_header  # noqa: E402
-from ocr.config import CHARSET_ALNUM_LOWER, PRESETS, preset  # noqa: E402
-from ocr.data import Materialized, build_dataset, parse_spec  # noqa: E402
-from ocr.trainer import TrainOptions, dist_info, train  # noqa: E402
+import feedback.dataset  # noqa: F401  (adds the feedback[:DB] dataset kind)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,9 +85,9 @@ def main(argv=None) -> int:
                        max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, ema=args.ema,
                        stop_at=args.stop_at)
     meta = {"data": [str(s) for s in specs], "val": list(vals)}
-    run = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
+    result = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
     if dist_info()[0] == 0:
-        print(f"saved to {run}")
+        print(f"saved to {result.run} (best: {result.best_path.name})")
     return 0
 
 

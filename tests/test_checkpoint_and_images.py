@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ocr import (CheckpointError, InvalidImageError, load_checkpoint, load_image, load_recognizer, preprocess,
-                 save_checkpoint)
+from ocr import CheckpointError, InvalidImageError, load_checkpoint, load_image, load_recognizer, save_checkpoint
 from ocr.config import preset
+from ocr.preprocess import preprocess
 from ocr.model import Recognizer
 from ocr.recognizer import TextRecognizer
 
@@ -181,10 +181,13 @@ def test_read_api(ckpt):
         rec.read([imgs[0], b"garbage"])
 
 
-def test_untrained_default_warns_loudly(monkeypatch, tmp_path):
-    import ocr.recognizer as r
+def test_untrained_default_warns_loudly_and_leaves_the_global_seed(monkeypatch, tmp_path):
     from ocr import UntrainedModelWarning
-    monkeypatch.setitem(r.SHIPPED, "digits", tmp_path / "missing.safetensors")
+    monkeypatch.setenv("OCR_MODELS_DIR", str(tmp_path))  # no shipped models there
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
     with pytest.warns(UntrainedModelWarning, match="UNTRAINED"):
         rec = load_recognizer("digits")
     assert isinstance(rec, TextRecognizer) and rec.untrained
+    assert torch.equal(torch.rand(3), expected)  # the caller's random stream is untouched

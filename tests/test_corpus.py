@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from ocr.config import preset
 from ocr.corpus import corpus_dataset, make_engine, prerender
-from ocr.data import build_dataset
+from ocr.datasets.specs import build_dataset
 from ocr.preprocess import preprocess
 
 ROOT = Path(__file__).resolve().parent.parent

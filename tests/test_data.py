@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocr.config import CHARSET_ALNUM_LOWER, ModelConfig, preset
-from ocr.data import (MixedBatchSampler, Prepared, build_dataset, collate, folder_dataset, normalize_label,
-                      parse_spec)
+from ocr.config import CHARSET_ALNUM_LOWER, preset
+from ocr.data import Prepared, collate
+from ocr.datasets.labels import folder_dataset, normalize_label
+from ocr.datasets.specs import build_dataset, parse_spec
+from ocr.sampling import MixedBatchSampler
 from ocr.datasets.lmdb_io import LmdbDataset, write_lmdb
 from ocr.datasets.mjsynth import MJSynth, word_from_filename
 from ocr.datasets.svhn import SVHN, crop_box, read_digit_struct
@@ -27,8 +29,6 @@ def _jpg(path, text="x"):
 def mjsynth(tmp_path, monkeypatch):
     """A tiny Synth90k tree: 0-based lexicon indices, case in file names, two broken JPEGs."""
     monkeypatch.setenv("OCR_CACHE", str(tmp_path / "cache"))
-    import ocr.datasets.mjsynth as mj
-    monkeypatch.setattr(mj, "CACHE_DIR", tmp_path / "cache")
     root = tmp_path / "mnt/ramdisk/max/90kDICT32px"
     lexicon = ["zero", "heretical", "reading", "novel", "show_time", "caf\u00e9"]
     (root).mkdir(parents=True)
@@ -57,7 +57,7 @@ def test_mjsynth_index_counts_from_zero_and_matches_file_names(mjsynth):
 def test_mjsynth_filters_charset_and_skips_corrupt_images(mjsynth):
     root, _, _ = mjsynth
     ds = MJSynth(root, "train", cfg=WORDS)
-    assert len(ds) == 5 and ds.report.dropped["outside charset or too long"] == 1  # 'café'
+    assert len(ds) == 5 and ds.report.dropped == {"outside charset": 1} and ds.report.kept == 5  # 'café'
     prepared = [Prepared(ds, WORDS)[i] for i in range(len(ds))]
     x, labels, skipped = collate(prepared)
     assert skipped == 2 and labels == ["Reading", "NOVEL", "show_time"] and x.shape[0] == 3
@@ -200,6 +200,7 @@ def test_parse_spec():
     assert (s.kind, s.path, s.weight, s.split) == ("mjsynth", "/data/mj", 0.7, "val")
     assert parse_spec("synth-words:0.3").weight == 0.3 and parse_spec("synth-words").weight == 1.0
     assert parse_spec("folder:C:/x/y").path == "C:/x/y"
+    import feedback.dataset  # noqa: F401  (registers the feedback kind)
     f = parse_spec("feedback:0.2")
     assert (f.path, f.weight) == (None, 0.2)
     f = parse_spec("feedback:/tmp/db.sqlite:0.3")
@@ -237,7 +238,7 @@ def test_synthetic_is_deterministic_and_in_charset():
 
 
 def test_random_borders_cut_and_pad_with_edge_pixels():
-    from ocr.data import RandomBorders
+    from ocr.augment import RandomBorders
     a = np.zeros((20, 80), np.uint8)
     a[:, :40] = 200                      # left half light, right half dark
     img = Image.fromarray(a)
@@ -259,7 +260,7 @@ def test_random_borders_cut_and_pad_with_edge_pixels():
 
 
 def test_real_image_augmentation_keeps_images_readable():
-    from ocr.data import Degrade, train_augment
+    from ocr.augment import Degrade, train_augment
     random.seed(1)
     small = Image.new("L", (40, 12), 255)
     out = Degrade(32)(small)
@@ -326,3 +327,23 @@ def test_v1_engine_texts_are_unchanged():
     img, text = WordSynth(WORDS.charset, seed=1)[0]
     assert text == "Leprechaun"
     assert img.size[1] > 10
+
+
+def test_the_core_library_stands_alone():
+    """ocr imports nothing of the store or the app, and the store loads no torch."""
+    import subprocess
+    import sys
+    code = ("import importlib, pkgutil, sys, ocr, ocr.datasets\n"
+            "for pkg in (ocr, ocr.datasets):\n"
+            "    for m in pkgutil.iter_modules(pkg.__path__):\n"
+            "        importlib.import_module(pkg.__name__ + '.' + m.name)\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('feedback', 'webapp', 'app', 'gradio'))\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    code = ("import sys, feedback, feedback.__main__\n"
+            "assert 'torch' not in sys.modules and 'torchvision' not in sys.modules, 'the store loaded torch'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    r = subprocess.run([sys.executable, "-c", "from ocr.datasets.specs import parse_spec; parse_spec('feedback:0.5')"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "ValueError: unknown dataset kind 'feedback'" in r.stderr
+    assert "importing feedback.dataset" in r.stderr

@@ -15,7 +15,7 @@ from sqlalchemy import func, inspect, select, text
 from feedback import (FeedbackError, Label, Prediction, Sample, Submission, add_submission, conflicts, export_folder,
                       export_lmdb, labelled_samples, make_engine, session_factory, set_state, set_states, stats,
                       undo_submission, validate_text)
-from ocr.data import folder_dataset
+from ocr.datasets.labels import folder_dataset
 from ocr.datasets.lmdb_io import LmdbDataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

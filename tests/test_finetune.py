@@ -14,7 +14,7 @@ from feedback import Prediction, add_submission, make_engine, session_factory
 from ocr import load_checkpoint, save_checkpoint
 from ocr.config import preset
 from ocr.model import Recognizer
-from ocr.recognizer import SHIPPED
+from ocr.settings import shipped_model
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
@@ -58,7 +58,7 @@ def test_poisoned_corrections_are_not_promoted_and_honest_ones_are(tmp_path):
     _store(db, 48, lambda i: "7777")
     target = tmp_path / "models" / "digits.safetensors"
     target.parent.mkdir()
-    target.write_bytes(SHIPPED["digits"].read_bytes())
+    target.write_bytes(shipped_model("digits").read_bytes())
     before_bytes = target.read_bytes()
     r = _run(_common(target, db, tmp_path / "poison", "--include-pending", "--mix", "feedback:1", "--steps", "60",
                      "--lr", "3e-3", "--val-every", "20", "--promote", "--promote-to", str(target)))

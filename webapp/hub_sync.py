@@ -18,12 +18,11 @@ import os
 import threading
 from pathlib import Path
 
-from sqlalchemy import select
-
-from feedback.models import Label, Sample
+from feedback import accepted_rows
+from ocr.settings import data_dir
 
 log = logging.getLogger(__name__)
-SYNC_DIR = Path(__file__).resolve().parent.parent / "data" / "hub_sync"
+SYNC_DIR = data_dir() / "hub_sync"
 
 
 def export_new_accepted(Session, folder: Path, lock=None) -> int:
@@ -35,8 +34,7 @@ def export_new_accepted(Session, folder: Path, lock=None) -> int:
     if index.is_file():
         done = {json.loads(line)["id"] for line in index.read_text(encoding="utf-8").splitlines() if line.strip()}
     with Session.begin() as s:
-        rows = s.execute(select(Label.id, Sample.task, Label.text, Sample.png, Label.count, Label.updated_at)
-                         .join(Sample).where(Label.state == "accepted").order_by(Label.id)).all()
+        rows = accepted_rows(s)
     new = [r for r in rows if r[0] not in done]
     if not new:
         return 0

@@ -17,12 +17,12 @@ from sqlalchemy.exc import OperationalError
 
 from ocr import InvalidImageError, load_image, load_recognizer
 from ocr.checkpoint import CheckpointError
-from ocr.preprocess import check_content
+from ocr.config import TASKS
+from ocr.images import check_content
 from ocr.viz import attention_frames, save_gif
 
 from feedback import FeedbackError, add_submission, undo_submission
 
-TASKS = ("words", "digits")
 TASK_LABELS = {"words": "Word (cropped)", "digits": "House number"}
 # Decoding per task. Words: beam search of width 5 (+0.9 / +1.7 points on IIIT5K / SVT over greedy, 13 ms
 # instead of 7.7 ms per image on 2 threads, data/models/words.md). Digits: greedy (beam changed nothing measurable).

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..config import ModelConfig
-from ..data import FilterReport, normalize_label
+from .labels import FilterReport
 
 
 _ENVS: dict = {}
@@ -41,19 +41,13 @@ class LmdbDataset(Dataset):
                 self.report = FilterReport()
                 self.keys = []
                 for i in range(1, n + 1):
-                    label = txn.get(b"label-%09d" % i)
-                    if label is None:
-                        self.report.dropped["missing label"] += 1
-                        continue
-                    label = label.decode("utf-8", errors="replace")
-                    if cfg is not None and normalize_label(label, cfg.charset, cfg.max_len) is None:
-                        self.report.dropped["outside charset or too long"] += 1
-                        continue
-                    self.keys.append((i, label if cfg is None else normalize_label(label, cfg.charset, cfg.max_len)))
+                    raw = txn.get(b"label-%09d" % i)
+                    label = self.report.keep(None if raw is None else raw.decode("utf-8", errors="replace"), cfg)
+                    if label is not None:
+                        self.keys.append((i, label))
         finally:
             if cached is None:
                 env.close()
-        self.report.kept = len(self.keys)
         self._env = None
 
     def _open(self):

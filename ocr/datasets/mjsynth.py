@@ -16,17 +16,16 @@ opened when a sample is read. About 30 MJSynth JPEGs are empty or corrupt: readi
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
 
 from ..config import ModelConfig
-from ..data import FilterReport, normalize_label
+from ..settings import cache_dir
+from .labels import FilterReport, normalize_label
 
 SPLITS = ("train", "val", "test")
-CACHE_DIR = Path(os.environ.get("OCR_CACHE", Path.home() / ".cache" / "ocr"))
 
 
 def word_from_filename(rel: str) -> str:
@@ -42,7 +41,7 @@ def _index(ann: Path) -> np.ndarray:
     """Annotation file -> array of (relative path bytes, lexicon index), cached by size and mtime."""
     st = ann.stat()
     key = hashlib.sha1(f"{ann.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    cache = CACHE_DIR / f"mjsynth-{key}.npy"
+    cache = cache_dir() / f"mjsynth-{key}.npy"
     if cache.is_file():
         return np.load(cache, allow_pickle=False)
     paths, idx = [], []
@@ -60,7 +59,7 @@ def _index(ann: Path) -> np.ndarray:
     arr = np.empty(len(paths), dtype=[("path", f"S{max(map(len, paths), default=1)}"), ("lex", "<i4")])
     arr["path"], arr["lex"] = paths, idx
     try:
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, arr, allow_pickle=False)
     except OSError:
         pass  # a read-only home only costs re-parsing next time
@@ -86,13 +85,11 @@ class MJSynth(Dataset):
         arr = _index(ann)
         self.report = FilterReport()
         if cfg is not None:  # drop labels the model cannot learn (one Python pass; ~10 s per million lines)
-            keep = np.ones(len(arr), dtype=bool)
-            for i, (p, lex) in enumerate(arr):
-                if normalize_label(self._label(p.decode(), int(lex)), cfg.charset, cfg.max_len) is None:
-                    keep[i] = False
-            self.report.dropped["outside charset or too long"] = int((~keep).sum())
-            arr = arr[keep]
-        self.report.kept = len(arr)
+            keep = np.array([self.report.keep(self._label(p.decode(), int(lex)), cfg) is not None for p, lex in arr],
+                            dtype=bool)
+            arr = arr[keep] if len(arr) else arr
+        else:
+            self.report.kept = len(arr)
         self.cfg = cfg
         self.index = arr
 

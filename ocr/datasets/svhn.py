@@ -21,8 +21,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..config import SVHN_EXPAND, ModelConfig
-from ..data import FilterReport, normalize_label
-from ..preprocess import InvalidImageError, load_image
+from .labels import FilterReport
+from ..images import InvalidImageError, load_image
 
 FIELDS = ("height", "label", "left", "top", "width")
 
@@ -100,14 +100,9 @@ class SVHN(Dataset):
         self.report = FilterReport()
         self.items = []
         for e in entries:
-            label = "".join(b["label"] for b in e["boxes"])
-            if cfg is not None:
-                lab = normalize_label(label, cfg.charset, cfg.max_len)
-                if lab is None:
-                    self.report.dropped["longer than max_len" if len(label) > cfg.max_len else "bad label"] += 1
-                    continue
-            self.items.append((e["filename"], e["boxes"], label))
-        self.report.kept = len(self.items)
+            label = self.report.keep("".join(b["label"] for b in e["boxes"]), cfg)
+            if label is not None:
+                self.items.append((e["filename"], e["boxes"], label))
 
     def __len__(self) -> int:
         return len(self.items)

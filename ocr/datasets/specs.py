@@ -1,0 +1,148 @@
+"""Dataset specs and the registry of dataset kinds.
+
+A spec on the command line is `kind[:PATH][:WEIGHT][@SPLIT]`:
+
+    synth-words[:WEIGHT]          synthetic words (ocr.synth.WordSynth)
+    synth-digits[:WEIGHT]         synthetic house numbers (ocr.synth.DigitSynth)
+    folder:PATH[:WEIGHT]          PATH/labels.tsv with lines `relative/path<TAB>label`
+    tight:PATH[:WEIGHT]           the same, images cut tight around the text (ocr.datasets.tight)
+    mjsynth:PATH[:WEIGHT][@SPLIT] the MJSynth (Synth90k) folder, split train|val|test
+    svhn:PATH[:WEIGHT][@SPLIT]    an SVHN format-1 split converted by scripts/prepare_svhn.py
+    lmdb:PATH[:WEIGHT]            a scene-text LMDB (num-samples, image-%09d, label-%09d)
+    corpus:PATH[:WEIGHT]          a pre-rendered synthetic corpus (ocr.corpus, scripts/prerender.py)
+
+Other packages add kinds with `register_kind` (the corrections store adds `feedback[:DB]` when
+`feedback.dataset` is imported); `ocr` itself depends on none of them.
+
+    build_dataset("folder:data/val", cfg) -> a Dataset of (image, label), labels filtered by the label rule
+"""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Callable
+
+from torch.utils.data import Dataset
+
+from ..config import ModelConfig
+from .labels import folder_dataset
+
+
+@dataclass
+class Spec:
+    kind: str
+    path: str | None = None
+    weight: float = 1.0
+    split: str | None = None
+
+    def __str__(self) -> str:
+        s = self.kind + (f":{self.path}" if self.path else "") + f":{self.weight:g}"
+        return s + (f"@{self.split}" if self.split else "")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """build(spec, cfg, seed=..., length=..., font_dirs=...) -> Dataset; path: "required", "optional" or "none"."""
+
+    build: Callable[..., Dataset]
+    path: str = "required"
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register_kind(name: str, build: Callable[..., Dataset], path: str = "required") -> None:
+    """Make `name[:PATH]` a dataset kind. `build(spec, cfg, **options)` must accept and may ignore
+    the options `seed`, `length` and `font_dirs`."""
+    if path not in ("required", "optional", "none"):
+        raise ValueError("path must be 'required', 'optional' or 'none'")
+    KINDS[name] = Kind(build, path)
+
+
+def parse_spec(text: str) -> Spec:
+    """'kind[:path][:weight][@split]' -> Spec. Paths may contain ':' (the weight is the last field)."""
+    split = None
+    if "@" in text:
+        text, split = text.rsplit("@", 1)
+    name, _, rest = text.partition(":")
+    if name not in KINDS:
+        hint = " ('feedback' is added by importing feedback.dataset)" if name == "feedback" else ""
+        raise ValueError(f"unknown dataset kind {name!r} in {text!r}; one of {', '.join(sorted(KINDS))}{hint}")
+    kind = KINDS[name]
+    weight = 1.0
+    head, _, tail = rest.rpartition(":")
+    try:
+        # the last field is a weight when something precedes it, or when the kind needs no path
+        # ("synth-words:0.3", "feedback:0.2"; "feedback:DB:0.2" names a database)
+        if tail and (head or kind.path != "required"):
+            weight, rest = float(tail), head
+    except ValueError:
+        pass
+    if kind.path == "none":
+        if rest:
+            try:
+                weight = float(rest)
+            except ValueError:
+                raise ValueError(f"{name} takes only a weight, got {rest!r}") from None
+        return Spec(name, None, weight, split)
+    if not rest and kind.path == "required":
+        raise ValueError(f"{name} needs a path: {name}:PATH[:WEIGHT]")
+    return Spec(name, rest or None, weight, split)
+
+
+def build_dataset(spec: Spec | str, cfg: ModelConfig, seed: int = 0, length: int | None = None,
+                  font_dirs: tuple[str, ...] = ()) -> Dataset:
+    """Spec -> (image, label) dataset, with labels filtered by the label rule.
+
+    font_dirs: extra font folders for the synthetic kinds (searched with the system fonts).
+    """
+    if isinstance(spec, str):
+        spec = parse_spec(spec)
+    return KINDS[spec.kind].build(spec, cfg, seed=seed, length=length, font_dirs=tuple(font_dirs))
+
+
+def _synth(spec: Spec, cfg: ModelConfig, seed: int = 0, length: int | None = None, font_dirs=(), **_):
+    from ..fonts import find_fonts
+    from ..synth import DigitSynth, WordSynth
+    kw = {"length": length} if length else {}
+    if spec.kind == "synth-words":
+        fonts = find_fonts(font_dirs, required=string.ascii_letters + string.digits) if font_dirs else None
+        return WordSynth(cfg.charset, fonts=fonts, seed=seed, max_len=cfg.max_len, **kw)
+    fonts = find_fonts(font_dirs, required=string.digits) if font_dirs else None
+    return DigitSynth(fonts=fonts, seed=seed, max_len=cfg.max_len, **kw)
+
+
+def _tight(spec: Spec, cfg: ModelConfig, **_):
+    from .tight import TightCrops
+    ds = folder_dataset(spec.path, cfg)
+    return TightCrops(ds) if cfg.resize_h > 0 else ds
+
+
+def _mjsynth(spec: Spec, cfg: ModelConfig, **_):
+    from .mjsynth import MJSynth
+    return MJSynth(spec.path, split=spec.split or "train", cfg=cfg)
+
+
+def _svhn(spec: Spec, cfg: ModelConfig, **_):
+    from .svhn import SVHN
+    return SVHN(spec.path, split=spec.split or "train", cfg=cfg)
+
+
+def _lmdb(spec: Spec, cfg: ModelConfig, **_):
+    from .lmdb_io import LmdbDataset
+    return LmdbDataset(spec.path, cfg=cfg)
+
+
+def _corpus(spec: Spec, cfg: ModelConfig, **_):
+    from ..corpus import corpus_dataset
+    return corpus_dataset(spec.path, cfg)
+
+
+register_kind("synth-words", _synth, path="none")
+register_kind("synth-digits", _synth, path="none")
+register_kind("folder", lambda spec, cfg, **_: folder_dataset(spec.path, cfg))
+register_kind("tight", _tight)
+register_kind("mjsynth", _mjsynth)
+register_kind("svhn", _svhn)
+register_kind("lmdb", _lmdb)
+register_kind("corpus", _corpus)

@@ -1,0 +1,38 @@
+"""Where the project keeps its files. Each is a setting (an environment variable, read when used)
+whose default is the repository's layout, so a checkout works as it is.
+
+    OCR_DATA_DIR     shipped models, example images, the lexicon, colour clusters   default: <repo>/data
+    OCR_MODELS_DIR   the shipped models (`load_recognizer("words")`)               default: $OCR_DATA_DIR/models
+    OCR_CACHE        font legibility checks, MJSynth indexes                        default: $XDG_CACHE_HOME/ocr
+                                                                                    or ~/.cache/ocr
+    OCR_FEEDBACK_DB  the corrections store (see feedback.db)                        default: $OCR_DATA_DIR/feedback.sqlite
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("OCR_DATA_DIR") or REPO_DATA)
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("OCR_MODELS_DIR") or data_dir() / "models")
+
+
+def shipped_model(task: str) -> Path:
+    """The default checkpoint of a task: models_dir()/<task>.safetensors."""
+    return models_dir() / f"{task}.safetensors"
+
+
+def cache_dir() -> Path:
+    if os.environ.get("OCR_CACHE"):
+        return Path(os.environ["OCR_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ocr"
+
+
+def default_feedback_db() -> Path:
+    return data_dir() / "feedback.sqlite"
