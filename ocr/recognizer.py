@@ -78,12 +78,16 @@ class TextRecognizer:
             attention=attn[:steps].float().reshape(steps, fh, fw).cpu().numpy(),
         )
 
-    @torch.inference_mode()
     def read(self, images, beam_width: int = 1, batch_size: int = 32) -> list[Prediction]:
         """Read one image or a list; returns one Prediction per image, in order."""
+        return self.read_prepared(self.prepare(images), beam_width, batch_size)
+
+    @torch.inference_mode()
+    def read_prepared(self, batch: torch.Tensor, beam_width: int = 1, batch_size: int = 32) -> list[Prediction]:
+        """Read a batch (N, C, H, W) from `prepare` (for callers that also show the network input)."""
         if beam_width < 1:
             raise ValueError("beam_width must be >= 1")
-        batch = self.prepare(images).to(self.device)
+        batch = batch.to(self.device)
         out: list[Prediction] = []
         for s in range(0, batch.shape[0], batch_size):
             x = batch[s : s + batch_size]

@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 
 from .config import ModelConfig
@@ -19,8 +20,10 @@ DISPLAY_H = 80
 
 
 def network_view(image, cfg: ModelConfig, height: int = DISPLAY_H) -> Image.Image:
-    """The preprocessed input as an RGB image scaled to `height` pixels."""
-    img = to_pil(preprocess(image, cfg)).convert("RGB")
+    """The preprocessed input as an RGB image scaled to `height` pixels. `image` is anything
+    `preprocess` takes, or its output (C, H, W) itself (then it is not preprocessed again)."""
+    x = image if isinstance(image, torch.Tensor) else preprocess(image, cfg)
+    img = to_pil(x).convert("RGB")
     w = round(cfg.img_w * height / cfg.img_h)
     return img.resize((w, height), Image.BICUBIC)
 

@@ -78,10 +78,29 @@ def test_each_task_decodes_with_its_default_beam(svc, tmp_path, monkeypatch):
     widths = []
     for task in ("words", "digits"):
         rec = svc.models.get(task)
-        real = rec.read
-        monkeypatch.setattr(rec, "read", lambda img, beam_width=1, _r=real, **kw: widths.append(beam_width) or _r(img, beam_width=beam_width, **kw))
+        real = rec.read_prepared
+        monkeypatch.setattr(rec, "read_prepared", lambda x, beam_width=1, _r=real, **kw: widths.append(beam_width) or _r(x, beam_width=beam_width, **kw))
         svc.recognize(_png(tmp_path), task)
     assert widths == [DEFAULT_BEAM["words"], DEFAULT_BEAM["digits"]] == [5, 1]
+
+
+def test_a_save_right_after_a_read_does_not_read_again(svc, tmp_path, monkeypatch):
+    """The reading stored with a correction is the one just shown; another image (or crop) is read afresh."""
+    from webapp import service
+    rec = svc.models.get("words")
+    reads, prepares = [], []
+    monkeypatch.setattr(rec, "read", lambda *a, _r=rec.read, **kw: reads.append(1) or _r(*a, **kw))
+    monkeypatch.setattr(service, "attention_frames",
+                        lambda x, *a, _f=service.attention_frames: prepares.append(type(x).__name__) or _f(x, *a))
+    p = _png(tmp_path, "again.png", (96, 30), seed=7)
+    shown = svc.recognize(p, "words").prediction
+    sid, _ = svc.save(p, "words", "Again", "client-r")
+    assert reads == [] and prepares == ["Tensor"]  # the network input is drawn as it was read: not preprocessed twice
+    with svc.Session.begin() as s:
+        assert s.get(Submission, sid).prediction == shown.text
+    svc.save(p, "words", "Again", "client-r", box=(0, 0, 60, 30))   # a region never read: read now
+    svc.save(_png(tmp_path, "other.png", (96, 30), seed=8), "words", "Other", "client-r")
+    assert reads == [1, 1]
 
 
 def _bad_inputs(tmp_path):

@@ -1,12 +1,18 @@
 """Training CLIs end to end on tiny runs: save/resume/fine-tune, torchrun with 2 processes, evaluate."""
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
-from ocr import load_checkpoint
+from ocr import load_checkpoint, save_checkpoint
+from ocr.config import preset
+from ocr.model import Recognizer
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--preset", "digits", "--batch-size", "8", "--val-size", "16", "--workers", "0", "--threads", "1",
@@ -25,6 +31,7 @@ def only_run(out: Path) -> Path:
     return runs[-1]
 
 
+@pytest.mark.slow
 def test_train_resume_and_finetune(tmp_path):
     out = tmp_path / "saves"
     run(["scripts/train.py", *TINY, "--data", "synth-digits", "--steps", "4", "--val-every", "2", "--out", str(out)])
@@ -56,6 +63,7 @@ def test_train_resume_and_finetune(tmp_path):
     assert meta3["steps"] == 2 and meta3["parent"].endswith("last.safetensors")
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
     run(["-m", "torch.distributed.run",
@@ -67,31 +75,37 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert meta["world_size"] == 2 and meta["images_seen"] == 3 * 8 * 2
 
 
+def _random_digits_model(path: Path, meta: dict | None = None) -> Path:
+    """A checkpoint built in-process (no training): a random digits model that reads nothing right."""
+    torch.manual_seed(0)
+    return save_checkpoint(Recognizer(preset("digits")), path, meta or {"steps": 1})
+
+
 def test_evaluate_cli_and_plots(tmp_path):
-    out = tmp_path / "saves"
-    run(["scripts/train.py", *TINY, "--data", "synth-digits", "--steps", "1", "--val-every", "1", "--out", str(out)])
-    ckpt = only_run(out) / "last.safetensors"
+    ckpt = _random_digits_model(tmp_path / "random.safetensors")
+    folder = tmp_path / "numbers"
+    folder.mkdir()
+    for i in range(6):  # six images labelled "40917": a random model reads none of them
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "labels.tsv").write_text("".join(f"{i}.png\t40917\n" for i in range(6)))
     r = run(["scripts/evaluate.py", str(ckpt), "synth-digits", "--limit", "6", "--plot", "2",
              "--plot-dir", str(tmp_path / "plots"), "--threads", "1"])
     assert "synth-digits" in r.stdout and "1-NED" in r.stdout
     assert len(list((tmp_path / "plots").glob("*.gif"))) == 2 and list((tmp_path / "plots").glob("*grid.png"))
-    # a 1-step model misreads nearly everything: --errors lists and draws the first N misreads
-    r = run(["scripts/evaluate.py", str(ckpt), "synth-digits", "--limit", "6", "--errors", "3",
+    # --errors lists and draws the first N misreads
+    r = run(["scripts/evaluate.py", str(ckpt), f"folder:{folder}", "--errors", "3",
              "--plot-dir", str(tmp_path / "err"), "--threads", "1", "--json", str(tmp_path / "r.json")])
-    import json
-    wrong = json.loads((tmp_path / "r.json").read_text())["synth-digits"]["errors"]
-    acc = json.loads((tmp_path / "r.json").read_text())["synth-digits"]["ours"]["accuracy"]
-    assert len(wrong) == min(3, round(6 * (1 - acc))) and all(t != p for t, p in wrong)
-    assert "misreads" in r.stdout and list((tmp_path / "err").glob("*_errors_00.png"))
+    res = json.loads((tmp_path / "r.json").read_text())[f"folder:{folder}"]
+    assert res["ours"]["count"] == 6 and res["ours"]["accuracy"] == 0.0
+    assert len(res["errors"]) == 3 and all(t == "40917" and p != t for t, p in res["errors"])
+    assert "first 3 misreads" in r.stdout and list((tmp_path / "err").glob("*_errors_00.png"))
     bad = subprocess.run([sys.executable, "scripts/evaluate.py", str(tmp_path / "none.safetensors"), "synth-digits"],
                          cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 1 and "not found" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_export_halves_the_file_keeps_metadata_and_never_overwrites(tmp_path):
-    out = tmp_path / "saves"
-    run(["scripts/train.py", *TINY, "--data", "synth-digits", "--steps", "1", "--val-every", "1", "--out", str(out)])
-    ckpt = only_run(out) / "last.safetensors"
+    ckpt = _random_digits_model(tmp_path / "random.safetensors")
     dst = tmp_path / "ship.safetensors"
     r = run(["scripts/export.py", str(ckpt), str(dst), "--check", "8", "--min-agree", "0", "--threads", "1"])
     assert "reads the same as the source" in r.stdout
@@ -124,8 +138,9 @@ def test_split_labels_keeps_readable_labels_and_never_moves_old_images(tmp_path)
     train, val = (set((out / f).read_text().splitlines()) for f in ("train.tsv", "val.tsv"))
     assert not train & val and len(train | val) == 42 and 0 < len(val) < 42
     assert all(Path(line.split("\t")[0]).is_absolute() for line in train | val)
-    assert not subprocess.run([sys.executable, "scripts/split_labels.py", str(root), "--out", str(out)],
-                              cwd=ROOT, capture_output=True).returncode == 0          # never overwrites
+    again = subprocess.run([sys.executable, "scripts/split_labels.py", str(root), "--out", str(out)],
+                           cwd=ROOT, capture_output=True, text=True)                # never overwrites
+    assert again.returncode == 1 and "use --force to overwrite" in again.stderr and "Traceback" not in again.stderr
     with open(root / "b" / "labels.tsv", "a") as f:
         f.write("".join(f"new{i}.png\t{i}\n" for i in range(20)))
     run(["scripts/split_labels.py", str(root), "--preset", "digits", "--val", "0.25", "--out", str(out), "--force"])

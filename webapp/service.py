@@ -9,8 +9,10 @@ All user-facing failures raise UserError with a message for the page.
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
@@ -126,10 +128,36 @@ def crop_box(img, box):
         raise UserError(f"The crop cannot be read: {e}. Click two corners around the text.") from None
 
 
+class RecentReadings:
+    """The last readings made with each task's default decoding, by model and image content, so that saving
+    a correction right after reading the same image (or region) does not read it again. Keys are computed
+    here from the pixels, so a client cannot hand in a reading of its own. Bounded; thread-safe."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(rec, img) -> tuple:
+        return id(rec), img.mode, img.size, hashlib.blake2b(img.tobytes(), digest_size=16).digest()
+
+    def put(self, rec, img, pred) -> None:
+        with self._lock:
+            self._items[self._key(rec, img)] = pred
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def get(self, rec, img):
+        with self._lock:
+            return self._items.get(self._key(rec, img))
+
+
 class DemoService:
     def __init__(self, models: Models, Session):
         self.models = models
         self.Session = Session
+        self._recent = RecentReadings()
 
     def _image(self, image):
         """The person's image, or UserError. Callers pass an uploaded file's path, bytes or a PIL image;
@@ -168,9 +196,12 @@ class DemoService:
         rec = self.models.get(task)
         img = self._region(image, box)
         t0 = time.perf_counter()
-        pred = rec.read(img, beam_width=beam_width or DEFAULT_BEAM.get(task, 1))[0]
+        x = rec.prepare(img)  # preprocessed once: read, and shown under the attention
+        pred = rec.read_prepared(x, beam_width=beam_width or DEFAULT_BEAM.get(task, 1))[0]
         t1 = time.perf_counter()
-        frames = attention_frames(img, pred, rec.cfg)
+        if beam_width is None:
+            self._recent.put(rec, img, pred)
+        frames = attention_frames(x[0], pred, rec.cfg)
         gif = save_gif(frames)
         t2 = time.perf_counter()
         return Reading(pred, frames, gif, (t1 - t0) * 1000, (t2 - t1) * 1000, img,
@@ -183,7 +214,8 @@ class DemoService:
             raise UserError("Not saved: the correction must be text.")
         rec = self.models.get(task)
         img = self._region(image, box)
-        pred = rec.read(img, beam_width=DEFAULT_BEAM.get(task, 1))[0]  # what the model says about exactly this image
+        # what the model says about exactly this image: usually just read by recognize(), else read now
+        pred = self._recent.get(rec, img) or rec.read(img, beam_width=DEFAULT_BEAM.get(task, 1))[0]
         version = f"{rec.meta.get('steps', 'untrained')} steps"
 
         def write(s):

@@ -1,0 +1,31 @@
+"""The shipped words model reads every dev image exactly as recorded in tests/data/dev_readings_words.tsv
+(greedy and beam 5). Recorded with scripts/dev_readings.py; it pins the whole reading path (image
+loading, preprocessing, the serving model, decoding) so a refactoring that changes one output fails."""
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from ocr import load_recognizer
+from ocr.settings import shipped_model
+
+RECORD = Path(__file__).resolve().parent / "data" / "dev_readings_words.tsv"
+
+
+@pytest.mark.slow
+def test_dev_readings_are_unchanged(shared):
+    header, *lines = RECORD.read_text(encoding="utf-8").splitlines()
+    sha = hashlib.sha256(shipped_model("words").read_bytes()).hexdigest()
+    assert header.endswith(sha), ("the shipped words model changed: record its readings again with "
+                                  "`python scripts/dev_readings.py words DEV_FOLDERS --out tests/data/dev_readings_words.tsv`")
+    torch.set_num_threads(1)
+    rec = load_recognizer("words")
+    changed = []
+    for line in lines:
+        folder, rel, greedy, beam = line.split("\t")
+        path = shared / "dev" / folder / rel
+        now = (rec.read(path)[0].text, rec.read(path, beam_width=5)[0].text)
+        if now != (greedy, beam):
+            changed.append(f"{folder}/{rel}: {greedy!r}/{beam!r} -> {now[0]!r}/{now[1]!r}")
+    assert len(lines) == 3647 and not changed, f"{len(changed)} readings changed: " + "; ".join(changed[:10])
