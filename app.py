@@ -27,7 +27,8 @@ from PIL import Image  # noqa: E402
 from gradio.utils import get_upload_folder, is_in_or_equal  # noqa: E402
 
 from webapp.review import Review  # noqa: E402
-from webapp.service import TASK_LABELS, TASKS, DemoService, Refused, UserError, confidence_spans  # noqa: E402
+from ocr.config import TASKS  # noqa: E402
+from webapp.service import TASK_LABELS, DemoService, Refused, UserError, confidence_spans  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "data" / "examples"
@@ -379,7 +380,7 @@ def build_review_tab(review: "Review") -> None:
         review_msg = gr.Textbox(label="Review messages", interactive=False, elem_id="review_msg")
         with gr.Column(visible=False) as panel:
             with gr.Row():
-                task_f = gr.Dropdown(["all", "words", "digits"], value="all", label="Task", elem_id="review_task")
+                task_f = gr.Dropdown(["all", *TASKS], value="all", label="Task", elem_id="review_task")
                 state_f = gr.Dropdown(["pending", "accepted", "rejected", "all"], value="pending", label="State",
                                       elem_id="review_state")
                 refresh = gr.Button("Show", elem_id="review_show")

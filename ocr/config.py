@@ -18,6 +18,17 @@ CHARSET_DIGITS = string.digits
 SVHN_EXPAND = 0.3  # the SVHN crop protocol: digit-box union grown by 30 % (Goodfellow et al. 2014)
 
 
+def lower_if_caseless(text: str, charset: str) -> str:
+    """The text lower-cased when the charset has no capital letters (the case-insensitive protocol)."""
+    return text if any(c.isupper() for c in charset) else text.lower()
+
+
+def svhn_frame(x0: float, y0: float, x1: float, y1: float, expand: float = SVHN_EXPAND):
+    """The SVHN protocol's frame around the union (x0, y0, x1, y1) of the digit boxes: the same centre,
+    width and height grown by `expand` -> (centre x, centre y, width, height), unclipped."""
+    return (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * (1 + expand), (y1 - y0) * (1 + expand)
+
+
 @dataclass
 class ModelConfig:
     """Architecture and input format of a recognizer.

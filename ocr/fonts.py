@@ -24,15 +24,20 @@ def _matplotlib_dir() -> str | None:
     return os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
 
 
-def _covers(path: Path, required: str) -> bool:
+@functools.lru_cache(maxsize=None)
+def font_chars(path: str) -> frozenset:
+    """Characters the font has glyphs for (its character map, read once per font and process)."""
     from fontTools.ttLib import TTFont
 
     try:
-        with TTFont(str(path), lazy=True, fontNumber=0) as f:
-            cmap = f.getBestCmap() or {}
+        with TTFont(path, lazy=True, fontNumber=0) as f:
+            return frozenset(chr(c) for c in (f.getBestCmap() or {}))
     except Exception:
-        return False
-    return all(ord(c) in cmap for c in required)
+        return frozenset()
+
+
+def _covers(path: Path, required: str) -> bool:
+    return set(required) <= font_chars(str(path))
 
 
 @functools.lru_cache(maxsize=8)

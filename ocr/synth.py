@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .config import SVHN_EXPAND
-from .fonts import find_fonts, legibility
+from .config import lower_if_caseless, svhn_frame
+from .fonts import find_fonts, font_chars, legibility
 from .settings import data_dir
 from .strokes import draw_strokes
 
@@ -42,18 +42,6 @@ def load_lexicon(path: str | Path = LEXICON) -> list[str]:
 @functools.lru_cache(maxsize=2048)
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
-
-
-@functools.lru_cache(maxsize=None)
-def font_chars(path: str) -> frozenset:
-    """Characters the font has glyphs for (read once per font and process)."""
-    from fontTools.ttLib import TTFont
-
-    try:
-        with TTFont(path, lazy=True, fontNumber=0) as f:
-            return frozenset(chr(c) for c in (f.getBestCmap() or {}))
-    except Exception:
-        return frozenset()
 
 
 class FontPicker:
@@ -276,9 +264,7 @@ class WordSynth:
 
     def _fit(self, text: str) -> str:
         """Keep only characters of the charset (lower-case letters if the charset has no capitals)."""
-        if not any(c.isupper() for c in self.charset):
-            text = text.lower()
-        text = "".join(c for c in text if c in self.chars)[: self.max_len]
+        text = "".join(c for c in lower_if_caseless(text, self.charset) if c in self.chars)[: self.max_len]
         return text or self.charset[0]
 
     def sample_text(self, rng: random.Random) -> str:
@@ -416,7 +402,7 @@ class DigitSynth:
         # union of the digit boxes, expanded by 30 % about its centre (SVHN protocol), kept square-ish
         x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
         x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
-        cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * (1 + SVHN_EXPAND), (y1 - y0) * (1 + SVHN_EXPAND)
+        cx, cy, bw, bh = svhn_frame(x0, y0, x1, y1)
         cx += rng.uniform(-0.06, 0.06) * bw
         cy += rng.uniform(-0.06, 0.06) * bh
         # plate behind the number (drawn into the shadow channel as a flat shape)

@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from ocr.config import preset
+from ocr.config import TASKS, preset
 from ocr.fonts import find_fonts
 from ocr.synth import DigitSynth, WordSynth
 
@@ -41,7 +41,7 @@ def contact_sheet(samples, path: Path, cell=(160, 40), cols=8) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=("words", "digits"))
+    p.add_argument("task", choices=TASKS)
     p.add_argument("out", type=Path)
     p.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--seed", type=int, default=0)

@@ -179,8 +179,6 @@ def test_concurrent_writers_lose_nothing(Session):
 
 
 WRITER = r"""
-import sys
-sys.path.insert(0, {root!r})
 import numpy as np
 from PIL import Image
 from feedback import Prediction, add_submission, make_engine, session_factory
@@ -198,7 +196,7 @@ while True:
 def test_sigkill_mid_burst_keeps_acknowledged_rows(tmp_path):
     path = tmp_path / "kill.sqlite"
     make_engine(path).dispose()
-    p = subprocess.Popen([sys.executable, "-c", WRITER.format(root=ROOT, db=str(path))], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, "-c", WRITER.format(db=str(path))], stdout=subprocess.PIPE, text=True)
     acked = []
     t0 = time.time()
     while len(acked) < 60 and time.time() - t0 < 120:

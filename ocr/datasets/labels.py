@@ -15,7 +15,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from ..config import ModelConfig
+from ..config import ModelConfig, lower_if_caseless
 
 
 def stable_hash32(key: str) -> int:
@@ -26,11 +26,6 @@ def stable_hash32(key: str) -> int:
 def stable_fraction(key: str) -> float:
     """`stable_hash32(key)` as a number in [0, 1): the one way a path or an id falls into a hold-out share."""
     return stable_hash32(key) / 2**32
-
-
-def lower_if_caseless(text: str, charset: str) -> str:
-    """The text lower-cased when the charset has no capital letters (the case-insensitive protocol)."""
-    return text if any(c.isupper() for c in charset) else text.lower()
 
 
 def drop_reason(text: str | None, charset: str, max_len: int) -> str | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..config import SVHN_EXPAND, ModelConfig
+from ..config import SVHN_EXPAND, ModelConfig, svhn_frame
 from .labels import FilterReport
 from ..images import InvalidImageError, load_image
 
@@ -61,8 +61,8 @@ def crop_box(boxes: list[dict], width: int, height: int, expand: float = SVHN_EX
     y0 = min(b["top"] for b in boxes)
     x1 = max(b["left"] + b["width"] for b in boxes)
     y1 = max(b["top"] + b["height"] for b in boxes)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    hw, hh = (x1 - x0) * (1 + expand) / 2, (y1 - y0) * (1 + expand) / 2
+    cx, cy, w, h = svhn_frame(x0, y0, x1, y1, expand)
+    hw, hh = w / 2, h / 2
     box = (max(0, int(round(cx - hw))), max(0, int(round(cy - hh))),
            min(width, int(round(cx + hw))), min(height, int(round(cy + hh))))
     if box[2] <= box[0] or box[3] <= box[1]:
