@@ -146,3 +146,22 @@ def test_split_labels_keeps_readable_labels_and_never_moves_old_images(tmp_path)
     run(["scripts/split_labels.py", str(root), "--preset", "digits", "--val", "0.25", "--out", str(out), "--force"])
     val2 = set((out / "val.tsv").read_text().splitlines())
     assert val <= val2 and val2 - val and all("new" in line for line in val2 - val)
+
+
+def test_train_returns_what_it_kept(tmp_path):
+    """train() reports the run folder, the last checkpoint and the best k (best first) as files that exist."""
+    from ocr.data import Materialized
+    from ocr.datasets.specs import build_dataset
+    from ocr.trainer import TrainOptions, train
+    cfg = preset("digits")
+    data = build_dataset("synth-digits", cfg, seed=1)
+    val = {"v": Materialized(build_dataset("synth-digits", cfg, seed=2), 8)}
+    opt = TrainOptions(steps=3, batch_size=4, warmup=1, val_every=1, keep_best=2, workers=0, threads=1,
+                       out_dir=str(tmp_path))
+    result = train(cfg, [data], [1.0], val, opt)
+    assert result.steps == 3 and result.last == result.run / "last.safetensors" and result.last.is_file()
+    assert len(result.best) == 2 and result.best[0][0] >= result.best[1][0]
+    assert all(p.is_file() for _, p in result.best) and result.best_path == result.best[0][1]
+    assert len(list(result.run.glob("step*.safetensors"))) == 2       # the third was pruned
+    _, meta = load_checkpoint(result.best_path)
+    assert meta["metrics"]["v"]["accuracy"] == result.best[0][0]
