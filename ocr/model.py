@@ -111,8 +111,9 @@ class Recognizer(nn.Module):
         feats = self.encoder(images)          # (N, L, D)
         return feats, self.decoder.key(feats)  # keys (N, L, A)
 
-    def forward(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits (N, T+1, classes) for targets (N, T+1)."""
+    def forward(self, images: torch.Tensor, targets: torch.Tensor, return_feats: bool = False):
+        """Teacher-forced logits (N, T+1, classes) for targets (N, T+1); with return_feats also the
+        encoder features (N, L, D) (for a training-only auxiliary loss)."""
         feats, keys = self.encode(images)
         n, steps = targets.shape
         prev = torch.full((n,), self.tokenizer.bos, dtype=torch.long, device=images.device)
@@ -123,7 +124,8 @@ class Recognizer(nn.Module):
             out.append(logits)
             # PAD positions come after EOS; feeding PAD there is harmless (its loss is ignored)
             prev = targets[:, t]
-        return torch.stack(out, 1)
+        logits = torch.stack(out, 1)
+        return (logits, feats) if return_feats else logits
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of teacher-forced logits (N, T+1, classes) against targets (N, T+1)."""

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 import torch.distributed as distributed
+import torch.nn.functional as F
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import ConcatDataset, DataLoader
@@ -50,6 +52,8 @@ class TrainOptions:
     ema: float = 0.0               # >0: keep an exponential moving average of the weights (e.g. 0.999);
                                    # validation and saved checkpoints use it, resuming keeps both
     stop_at: int = 0               # >0: stop cleanly at this step without changing the schedule
+    ctc: float = 0.0               # >0: weight of an auxiliary CTC loss on the encoder (training only);
+                                   # the same value must be given when resuming
 
 
 @dataclass
@@ -146,6 +150,43 @@ def lr_at(step: int, opt: TrainOptions) -> float:
     return opt.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
+class CTCHead(nn.Module):
+    """Training-only auxiliary classifier on the encoder: features (N, fh*fw, D) -> per-column logits
+    (N, fw, classes + 1), the last class being the CTC blank. The attention decoder stays the reader;
+    the head only adds a loss that asks every feature column to know its character."""
+
+    def __init__(self, cfg: ModelConfig, dim: int, classes: int):
+        super().__init__()
+        self.fh, self.fw = cfg.feat_hw
+        self.blank = classes
+        self.proj = nn.Linear(dim, classes + 1)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        n = feats.shape[0]
+        return self.proj(feats.reshape(n, self.fh, self.fw, -1).mean(1))
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+        """logits (N, fw, classes + 1); targets (N, T+1) from Tokenizer.encode (characters are 1..C);
+        lengths: characters per label. Labels too long for fw columns add nothing (zero_infinity)."""
+        log_probs = torch.log_softmax(logits.float(), dim=2).transpose(0, 1)          # (fw, N, classes + 1)
+        flat = torch.cat([t[:k] for t, k in zip(targets, lengths)])
+        n = logits.shape[0]
+        return F.ctc_loss(log_probs, flat, torch.full((n,), self.fw, dtype=torch.long),
+                          torch.tensor(lengths, dtype=torch.long), blank=self.blank, zero_infinity=True)
+
+
+class _WithCTC(nn.Module):
+    """What DDP and the optimizer see when --ctc is on: the recognizer and its auxiliary head."""
+
+    def __init__(self, core: Recognizer, head: CTCHead):
+        super().__init__()
+        self.core, self.head = core, head
+
+    def forward(self, xs, targets):
+        logits, feats = self.core(xs, targets, return_feats=True)
+        return logits, self.head(feats)
+
+
 @dataclass
 class TrainResult:
     """What a run kept: its folder, the last checkpoint and the best k by validation accuracy (best first)."""
@@ -168,6 +209,7 @@ class _Restored:
     raw_model: dict | None = None   # the raw weights when the checkpoint holds the EMA
     rng: torch.Tensor | None = None
     run: Path | None = None         # the run folder to go on in (same run only)
+    ctc_head: dict | None = None    # the auxiliary CTC head (same run, --ctc)
 
 
 def _restore(restore: str | None, cfg: ModelConfig, meta: dict, state: TrainState) -> _Restored:
@@ -188,7 +230,8 @@ def _restore(restore: str | None, cfg: ModelConfig, meta: dict, state: TrainStat
     state.best = [tuple(b) for b in ts.get("best", [])]
     meta["parent"] = pmeta.get("parent")
     meta["resumed_from"] = str(restore)
-    return _Restored(model, ts["optimizer"], ts.get("raw_model"), ts.get("torch_rng"), Path(restore).parent)
+    return _Restored(model, ts["optimizer"], ts.get("raw_model"), ts.get("torch_rng"), Path(restore).parent,
+                     ts.get("ctc_head"))
 
 
 def _loader(cfg: ModelConfig, datasets: list, weights: list[float], opt: TrainOptions, start: int,
@@ -259,10 +302,16 @@ def _step(model, core: Recognizer, optimizer, xs, ys, lr: float, device, opt: Tr
         xs = xs.contiguous(memory_format=torch.channels_last)
     targets = core.tokenizer.encode(ys).to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        loss = core.loss(model(xs, targets), targets)   # model may be the DDP wrapper of core
+        out = model(xs, targets)   # model may be a DDP wrapper, of core or of _WithCTC
+        if opt.ctc:
+            logits, ctc_logits = out
+            head = model.module.head if hasattr(model, "module") else model.head
+            loss = core.loss(logits, targets) + opt.ctc * head.loss(ctc_logits, targets, [len(y) for y in ys])
+        else:
+            loss = core.loss(out, targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(core.parameters(), opt.grad_clip)
+    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], opt.grad_clip)
     optimizer.step()
     return loss.item()
 
@@ -318,9 +367,14 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     if opt.channels_last:
         core.to(memory_format=torch.channels_last)
     model = core
+    if opt.ctc:
+        head = CTCHead(cfg, core.encoder.dim, core.tokenizer.num_classes)
+        if restored.ctc_head is not None:
+            head.load_state_dict(restored.ctc_head)
+        model = _WithCTC(core, head.to(device))
     if world > 1:
-        model = DistributedDataParallel(core, device_ids=[local_rank] if device.type == "cuda" else None)
-    optimizer = torch.optim.AdamW(core.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
+        model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
     if restored.optimizer:
         optimizer.load_state_dict(restored.optimizer)
 
@@ -336,6 +390,8 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     def checkpoint():
         state.wall_seconds = time.time() - t0
         resume = {"optimizer": optimizer.state_dict()} | ({"raw_model": core.state_dict()} if ema is not None else {})
+        if opt.ctc:
+            resume["ctc_head"] = (model.module if world > 1 else model).head.state_dict()
         keeper.save(ema.module if ema is not None else core, resume, dict(meta, skipped_unreadable=skipped))
 
     bar = tqdm(total=opt.steps, initial=state.step, disable=rank != 0, dynamic_ncols=True, desc="train")

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop cleanly after this many minutes")
     p.add_argument("--stop-at", type=int, default=0,
                    help="stop cleanly at this step, the schedule still planned for --steps (resume later)")
+    p.add_argument("--ctc", type=float, default=0.0,
+                   help="weight of an auxiliary CTC loss on the encoder during training (e.g. 0.2); 0 = off. "
+                        "The attention decoder still reads; give the same value when resuming")
     p.add_argument("--ema", type=float, default=0.0,
                    help="exponential moving average of the weights, e.g. 0.999 (validated and saved); 0 = off")
     p.add_argument("--fonts", action="append", default=[], metavar="DIR",
@@ -82,9 +85,9 @@ def main(argv=None) -> int:
     opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
-                       max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, ema=args.ema,
+                       max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, ema=args.ema, ctc=args.ctc,
                        stop_at=args.stop_at)
-    meta = {"data": [str(s) for s in specs], "val": list(vals)}
+    meta = {"data": [str(s) for s in specs], "val": list(vals)} | ({"aux_ctc": args.ctc} if args.ctc else {})
     result = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
     if dist_info()[0] == 0:
         print(f"saved to {result.run} (best: {result.best_path.name})")

@@ -165,3 +165,25 @@ def test_train_returns_what_it_kept(tmp_path):
     assert len(list(result.run.glob("step*.safetensors"))) == 2       # the third was pruned
     _, meta = load_checkpoint(result.best_path)
     assert meta["metrics"]["v"]["accuracy"] == result.best[0][0]
+
+
+def test_auxiliary_ctc_head_trains_and_is_not_shipped(tmp_path):
+    """--ctc adds a loss on the encoder (with a gradient), the checkpoint holds the
+    recognizer only (same keys as without it), and the head is kept for resuming."""
+    from ocr.data import Materialized
+    from ocr.datasets.specs import build_dataset
+    from ocr.trainer import CTCHead, TrainOptions, train
+    cfg = preset("digits")
+    head = CTCHead(cfg, 256, 11)
+    logits = torch.randn(2, 7, 12, requires_grad=True)
+    targets = torch.tensor([[1, 2, 0, 13], [3, 0, 13, 13]])
+    loss = head.loss(logits, targets, [2, 1])
+    loss.backward()
+    assert loss.item() > 0 and logits.grad.abs().sum() > 0
+    data = Materialized(build_dataset("synth-digits", cfg, seed=1), 4)
+    opt = TrainOptions(steps=2, batch_size=4, warmup=1, val_every=2, workers=0, threads=1, out_dir=str(tmp_path),
+                       ctc=0.5)
+    result = train(cfg, [data], [1.0], {"v": data}, opt)
+    model, _ = load_checkpoint(result.last)
+    assert set(model.state_dict()) == set(Recognizer(cfg).state_dict())
+    assert "ctc_head" in torch.load(result.run / "last.train.pt", weights_only=True)
