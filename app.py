@@ -28,10 +28,10 @@ from gradio.utils import get_upload_folder, is_in_or_equal  # noqa: E402
 
 from webapp.review import Review  # noqa: E402
 from ocr.config import TASKS  # noqa: E402
+from ocr.settings import data_dir  # noqa: E402
 from webapp.service import TASK_LABELS, DemoService, Refused, UserError, confidence_spans  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent
-EXAMPLES = ROOT / "data" / "examples"
+EXAMPLES = data_dir() / "examples"
 COLORS = {"high": "#b7eb8f", "medium": "#ffd666", "low": "#ff7875"}
 NOT_AN_IMAGE = "This file cannot be read as an image."
 log = logging.getLogger("ocr.app")

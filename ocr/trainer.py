@@ -293,8 +293,9 @@ class _Keeper:
                            [(a, self.run / n) for a, n in self.state.best], self.state.step)
 
 
-def _step(model, core: Recognizer, optimizer, xs, ys, lr: float, device, opt: TrainOptions, bf16: bool) -> float:
-    """One optimisation step on a batch; -> the loss."""
+def _step(model, core: Recognizer, head: "CTCHead | None", optimizer, xs, ys, lr: float, device, opt: TrainOptions,
+          bf16: bool) -> float:
+    """One optimisation step on a batch; -> the loss. head: the auxiliary CTC head when --ctc is on."""
     for g in optimizer.param_groups:
         g["lr"] = lr
     xs = xs.to(device, non_blocking=True)
@@ -303,9 +304,8 @@ def _step(model, core: Recognizer, optimizer, xs, ys, lr: float, device, opt: Tr
     targets = core.tokenizer.encode(ys).to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(xs, targets)   # model may be a DDP wrapper, of core or of _WithCTC
-        if opt.ctc:
+        if head is not None:
             logits, ctc_logits = out
-            head = model.module.head if hasattr(model, "module") else model.head
             loss = core.loss(logits, targets) + opt.ctc * head.loss(ctc_logits, targets, [len(y) for y in ys])
         else:
             loss = core.loss(out, targets)
@@ -366,7 +366,7 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     core.to(device)
     if opt.channels_last:
         core.to(memory_format=torch.channels_last)
-    model = core
+    model, head = core, None
     if opt.ctc:
         head = CTCHead(cfg, core.encoder.dim, core.tokenizer.num_classes)
         if restored.ctc_head is not None:
@@ -390,8 +390,8 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     def checkpoint():
         state.wall_seconds = time.time() - t0
         resume = {"optimizer": optimizer.state_dict()} | ({"raw_model": core.state_dict()} if ema is not None else {})
-        if opt.ctc:
-            resume["ctc_head"] = (model.module if world > 1 else model).head.state_dict()
+        if head is not None:
+            resume["ctc_head"] = head.state_dict()
         keeper.save(ema.module if ema is not None else core, resume, dict(meta, skipped_unreadable=skipped))
 
     bar = tqdm(total=opt.steps, initial=state.step, disable=rank != 0, dynamic_ncols=True, desc="train")
@@ -404,7 +404,7 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
         skipped += bad
         if xs is None:
             continue
-        loss = _step(model, core, optimizer, xs, ys, lr_at(state.step, opt), device, opt, bf16)
+        loss = _step(model, core, head, optimizer, xs, ys, lr_at(state.step, opt), device, opt, bf16)
         if ema is not None:
             ema.update_parameters(core)
         state.step += 1

@@ -16,11 +16,11 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from ocr import TextRecognizer, load_recognizer
+from ocr.settings import data_dir
 from ocr.model import Recognizer
 from ocr.synth import DigitSynth, WordSynth
 
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
             ds = build_dataset(args.images, rec.cfg)
             images = [load_image(ds[i][0]) for i in range(min(args.count, len(ds)))]
         else:
-            images = [load_image(p) for p in sorted((Path(__file__).resolve().parent.parent / "data" / "examples")
+            images = [load_image(p) for p in sorted((data_dir() / "examples")
                                                     .glob(f"{rec.cfg.name}_*.png"))] * 30
         print(f"{args.models[0]}: {len(images)} images, each read by ours and by Tesseract in turn")
         print(f"{'threads':>7}  {'reader':22} {'median ms':>9}  {'x Tesseract':>11}  {'CPU ms':>6}")

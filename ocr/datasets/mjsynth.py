@@ -87,7 +87,7 @@ class MJSynth(Dataset):
         if cfg is not None:  # drop labels the model cannot learn (one Python pass; ~10 s per million lines)
             keep = np.array([self.report.keep(self._label(p.decode(), int(lex)), cfg) is not None for p, lex in arr],
                             dtype=bool)
-            arr = arr[keep] if len(arr) else arr
+            arr = arr[keep]
         else:
             self.report.kept = len(arr)
         self.cfg = cfg
