@@ -131,6 +131,14 @@ class Recognizer(nn.Module):
         """Mean cross-entropy of teacher-forced logits (N, T+1, classes) against targets (N, T+1)."""
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=self.tokenizer.pad)
 
+    def sample_losses(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample summed cross-entropy (N,) and token counts (N,), padding left out.
+
+        `losses.sum() / counts.sum()` equals `loss(logits, targets)`.
+        """
+        ce = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=self.tokenizer.pad, reduction="none")
+        return ce.sum(1), (targets != self.tokenizer.pad).sum(1)
+
     @torch.no_grad()
     def greedy(self, images: torch.Tensor):
         """-> tokens (N, S), probs (N, S), attention (N, S, L); stops once every row emitted EOS."""

@@ -54,6 +54,8 @@ class TrainOptions:
     stop_at: int = 0               # >0: stop cleanly at this step without changing the schedule
     ctc: float = 0.0               # >0: weight of an auxiliary CTC loss on the encoder (training only);
                                    # the same value must be given when resuming
+    drop_easy: float = 0.0         # >0: leave this fraction of each batch, the samples with the lowest
+                                   # decoder loss (already read well), out of the decoder's loss
 
 
 @dataclass
@@ -293,6 +295,17 @@ class _Keeper:
                            [(a, self.run / n) for a, n in self.state.best], self.state.step)
 
 
+def _decoder_loss(core: Recognizer, logits: torch.Tensor, targets: torch.Tensor, drop_easy: float) -> torch.Tensor:
+    """The attention decoder's loss: the token mean over the batch, or with drop_easy > 0 over the
+    hardest ceil((1 - drop_easy) * N) samples (highest per-token loss) only."""
+    if drop_easy <= 0:
+        return core.loss(logits, targets)
+    losses, counts = core.sample_losses(logits, targets)
+    keep = max(1, math.ceil((1 - drop_easy) * len(losses)))
+    hard = torch.topk((losses / counts.clamp(min=1)).detach(), keep).indices
+    return losses[hard].sum() / counts[hard].sum().clamp(min=1)
+
+
 def _step(model, core: Recognizer, head: "CTCHead | None", optimizer, xs, ys, lr: float, device, opt: TrainOptions,
           bf16: bool) -> float:
     """One optimisation step on a batch; -> the loss. head: the auxiliary CTC head when --ctc is on."""
@@ -304,11 +317,10 @@ def _step(model, core: Recognizer, head: "CTCHead | None", optimizer, xs, ys, lr
     targets = core.tokenizer.encode(ys).to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(xs, targets)   # model may be a DDP wrapper, of core or of _WithCTC
+        logits, ctc_logits = out if head is not None else (out, None)
+        loss = _decoder_loss(core, logits, targets, opt.drop_easy)
         if head is not None:
-            logits, ctc_logits = out
-            loss = core.loss(logits, targets) + opt.ctc * head.loss(ctc_logits, targets, [len(y) for y in ys])
-        else:
-            loss = core.loss(out, targets)
+            loss = loss + opt.ctc * head.loss(ctc_logits, targets, [len(y) for y in ys])
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], opt.grad_clip)
@@ -343,6 +355,8 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
           restore: str | None = None, meta: dict | None = None) -> TrainResult:
     """Train on (image, label) `datasets` mixed by `weights`; validate on `val_sets` every opt.val_every
     steps. -> TrainResult (the run folder, the last and the best checkpoints)."""
+    if not 0 <= opt.drop_easy < 1:
+        raise ValueError(f"drop_easy must be in [0, 1), got {opt.drop_easy}")
     rank, local_rank, world = dist_info()
     if world > 1 and not distributed.is_initialized():
         distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ctc", type=float, default=0.0,
                    help="weight of an auxiliary CTC loss on the encoder during training (e.g. 0.2); 0 = off. "
                         "The attention decoder still reads; give the same value when resuming")
+    p.add_argument("--drop-easy", type=float, default=0.0, metavar="F",
+                   help="leave the fraction F of each batch that the decoder already reads best (lowest loss per "
+                        "token) out of its loss, e.g. 0.3; 0 = off (the CTC loss, if any, still sees every sample)")
     p.add_argument("--ema", type=float, default=0.0,
                    help="exponential moving average of the weights, e.g. 0.999 (validated and saved); 0 = off")
     p.add_argument("--fonts", action="append", default=[], metavar="DIR",
@@ -62,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.drop_easy < 1:
+        parser.error(f"--drop-easy must be at least 0 and below 1, got {args.drop_easy}")
     if args.restore:
         cfg, _ = read_header(args.restore)
     else:
@@ -86,8 +92,9 @@ def main(argv=None) -> int:
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
                        max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, ema=args.ema, ctc=args.ctc,
-                       stop_at=args.stop_at)
-    meta = {"data": [str(s) for s in specs], "val": list(vals)} | ({"aux_ctc": args.ctc} if args.ctc else {})
+                       stop_at=args.stop_at, drop_easy=args.drop_easy)
+    meta = {"data": [str(s) for s in specs], "val": list(vals)} | ({"aux_ctc": args.ctc} if args.ctc else {}) \
+        | ({"drop_easy": args.drop_easy} if args.drop_easy else {})
     result = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
     if dist_info()[0] == 0:
         print(f"saved to {result.run} (best: {result.best_path.name})")

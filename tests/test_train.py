@@ -187,3 +187,29 @@ def test_auxiliary_ctc_head_trains_and_is_not_shipped(tmp_path):
     model, _ = load_checkpoint(result.last)
     assert set(model.state_dict()) == set(Recognizer(cfg).state_dict())
     assert "ctc_head" in torch.load(result.run / "last.train.pt", weights_only=True)
+
+
+def test_drop_easy_keeps_only_the_hardest_samples_in_the_decoder_loss():
+    """sample_losses sums to the batch loss; with drop_easy the loss is the token mean over the
+    hardest samples and the dropped ones get no gradient."""
+    from ocr.trainer import _decoder_loss
+    model = Recognizer(preset("digits"))
+    targets = model.tokenizer.encode(["12", "3", "45678", "9"])
+    logits = torch.randn(4, targets.shape[1], len(model.tokenizer), requires_grad=True)
+    losses, counts = model.sample_losses(logits, targets)
+    assert counts.tolist() == [3, 2, 6, 2]                        # characters + EOS, padding left out
+    assert torch.allclose(losses.sum() / counts.sum(), model.loss(logits, targets))
+    assert torch.equal(_decoder_loss(model, logits, targets, 0.0), model.loss(logits, targets))
+    per_token = losses / counts
+    hard = per_token.argsort(descending=True)[:2]
+    loss = _decoder_loss(model, logits, targets, 0.5)
+    assert torch.allclose(loss, losses[hard].sum() / counts[hard].sum())
+    loss.backward()
+    got_grad = logits.grad.abs().flatten(1).sum(1) > 0
+    assert got_grad.tolist() == [i in hard.tolist() for i in range(4)]
+
+
+def test_drop_easy_out_of_range_is_refused():
+    r = subprocess.run([sys.executable, "scripts/train.py", *TINY, "--drop-easy", "1"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--drop-easy must be at least 0 and below 1, got 1.0" in r.stderr
