@@ -237,7 +237,7 @@ def _compose(rng: random.Random, masks: Image.Image, min_contrast: float) -> Ima
     return img
 
 
-ENGINES = ("v1", "v2")  # v1: the engine of the first shipped models; v2: see ocr.synth_v2
+ENGINES = ("v1", "v2", "v3")  # v1: the engine of the first shipped models; v2, v3: see ocr.synth_v2
 
 
 class WordSynth:
@@ -343,7 +343,7 @@ class WordSynth:
             raise IndexError(index)
         rng = random.Random(self.seed * 1_000_003 + index)
         text = self.sample_text(rng)
-        if self.engine == "v2":
+        if self.engine in ("v2", "v3"):
             from . import synth_v2
             return synth_v2.render(self, text, rng), text
         return self.render(text, rng), text

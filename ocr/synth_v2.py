@@ -12,6 +12,10 @@ On top of v1 (fonts, borders, shadows, curves, procedural backgrounds, camera ar
 - a case mix measured on the case-sensitive real labels (IC15, IC03, IIIT5K train: about half
   all-caps, a quarter title case).
 
+The v3 engine is v2 plus one feature, for an A/B of it alone: 15 % of the words bent along a
+circle (`circular_arc`; round house-name plates, badges and logos, the largest kind of misread
+large crop). v2 draws no random number for it, so v2 corpora re-render exactly as before.
+
 `render(ws, text, rng)` is a pure function of the rng's state, like the v1 `WordSynth.render`.
 """
 from __future__ import annotations
@@ -30,6 +34,7 @@ from .settings import data_dir
 from .synth import _background, _colour_pair, _draw_text, _font, _luma, _persp_coeffs, degrade
 
 COLOURS = data_dir() / "synth" / "colours.json"
+CIRCULAR_ARC = {"v3": 0.15}   # engine -> share of words bent along a circle (v3 = v2 + this)
 
 
 @functools.lru_cache(maxsize=1)
@@ -85,8 +90,48 @@ def elastic(layers: Image.Image, rng: random.Random, amp: float, cell: int) -> I
     return layers.transform((w, h), Image.MESH, mesh, Image.BILINEAR)
 
 
-def geometry(layers: Image.Image, rng: random.Random) -> Image.Image:
-    """Arc / skew / rotation (up to 10 deg) / trapezoid perspective on an RGBA mask image."""
+def circular_arc(layers: Image.Image, rng: random.Random) -> Image.Image:
+    """Bend the text line along a circle, each glyph turned to face outward (a hump) or inward
+    (a bowl), as words are set on round plates, badges and logos. RGBA masks -> RGBA masks.
+
+    The word's width covers an angle of 0.6-2.2 rad (less for short, tall images so that the
+    inner edge keeps a positive radius). Every output pixel is sampled (bilinear) from the source
+    point it maps back to; outside the source it is empty.
+    """
+    bowl = rng.random() < 0.4
+    if bowl:  # a bowl is a hump of the upside-down image, turned back
+        layers = layers.transpose(Image.FLIP_TOP_BOTTOM)
+    w, h = layers.size
+    span = min(rng.uniform(0.6, 2.2), w / (0.75 * h))
+    radius = w / span                               # radius of the image's middle row
+    edge = np.linspace(0, 1, 33)                    # the source's border, mapped forward -> output size
+    bx = np.concatenate([edge * w, edge * w, np.zeros(33), np.full(33, w)])
+    by = np.concatenate([np.zeros(33), np.full(33, h), edge * h, edge * h])
+    theta, r = (bx - w / 2) / radius, radius + (h / 2 - by)
+    fx, fy = r * np.sin(theta), -r * np.cos(theta)  # circle centre at (0, 0)
+    ow, oh = int(np.ceil(fx.max() - fx.min())) + 1, int(np.ceil(fy.max() - fy.min())) + 1
+    dy, dx = np.mgrid[0:oh, 0:ow].astype(np.float32)
+    dx += np.float32(fx.min()); dy += np.float32(fy.min())
+    sx = w / 2 + np.arctan2(dx, -dy) * radius - 0.5  # output pixel -> source pixel (centres)
+    sy = h / 2 - (np.hypot(dx, dy) - radius) - 0.5
+    inside = ((sx > -1) & (sx < w) & (sy > -1) & (sy < h))[..., None]
+    x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
+    ax, ay = (sx - x0)[..., None], (sy - y0)[..., None]
+    src = np.pad(np.asarray(layers, dtype=np.float32), ((1, 1), (1, 1), (0, 0)))   # zeros outside
+    x0, y0 = np.clip(x0 + 1, 0, w), np.clip(y0 + 1, 0, h)
+    x1, y1 = np.minimum(x0 + 1, w + 1), np.minimum(y0 + 1, h + 1)
+    out = ((src[y0, x0] * (1 - ax) + src[y0, x1] * ax) * (1 - ay)
+           + (src[y1, x0] * (1 - ax) + src[y1, x1] * ax) * ay) * inside
+    img = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGBA")
+    return img.transpose(Image.FLIP_TOP_BOTTOM) if bowl else img
+
+
+def geometry(layers: Image.Image, rng: random.Random, circular: float = 0.0) -> Image.Image:
+    """Circular arc (with probability `circular`; the v3 engine) / parabolic arc / skew / rotation
+    (up to 10 deg) / trapezoid perspective on an RGBA mask image. circular=0 draws no random number
+    for it, so the v2 engine's samples stay as they were."""
+    if circular and rng.random() < circular:
+        layers = circular_arc(layers, rng)
     w, h = layers.size
     if rng.random() < 0.12:  # arc: the baseline bends along a parabola
         a = np.asarray(layers)
@@ -207,7 +252,7 @@ def render(ws, text: str, rng: random.Random) -> Image.Image:
     layers = Image.merge("RGBA", (fill, border, extra, main))
     if rng.random() < 0.3:
         layers = elastic(layers, rng, amp=rng.uniform(0.02, 0.06) * size, cell=max(6, size // 2))
-    layers = geometry(layers, rng)
+    layers = geometry(layers, rng, circular=CIRCULAR_ARC.get(ws.engine, 0.0))
     bbox = layers.getchannel("A").getbbox() or (0, 0, layers.width, layers.height)
     bh = bbox[3] - bbox[1]
     l, r = (int(bh * rng.uniform(-0.05, 0.35)) for _ in range(2))

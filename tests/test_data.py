@@ -347,3 +347,30 @@ def test_the_core_library_stands_alone():
                        capture_output=True, text=True)
     assert r.returncode == 1 and "ValueError: unknown dataset kind 'feedback'" in r.stderr
     assert "importing feedback.dataset" in r.stderr
+
+
+def test_circular_arc_bends_the_line_and_v3_is_v2_plus_it():
+    """A straight bar comes out bent (a hump or a bowl, its ends off the middle's height), with
+    about the same ink; the v3 engine is deterministic and draws other images than v2."""
+    import random
+    from ocr.synth import WordSynth
+    from ocr.synth_v2 import circular_arc
+    a = np.zeros((60, 300, 4), np.uint8)
+    a[25:35, 20:280] = 255
+    kinds = set()
+    for seed in range(12):
+        out = np.asarray(circular_arc(Image.fromarray(a, "RGBA"), random.Random(seed)))[..., 3] > 127
+        assert 0.8 < out.sum() / (a[..., 3] > 127).sum() < 1.25
+        cols = np.flatnonzero(out.any(0))
+        centre = lambda c: np.flatnonzero(out[:, c]).mean()
+        mid, ends = centre(cols[len(cols) // 2]), (centre(cols[3]) + centre(cols[-4])) / 2
+        assert abs(mid - ends) > 5
+        kinds.add("hump" if mid < ends else "bowl")
+    assert kinds == {"hump", "bowl"}
+    v3a, v3b, v2 = (WordSynth(WORDS.charset, seed=5, engine=e) for e in ("v3", "v3", "v2"))
+    differ = 0
+    for i in range(40):
+        (ia, ta), (ib, tb), (i2, t2) = v3a[i], v3b[i], v2[i]
+        assert ta == tb == t2 and np.array_equal(np.asarray(ia), np.asarray(ib))
+        differ += not np.array_equal(np.asarray(ia), np.asarray(i2))
+    assert differ >= 3     # about 15 % of the v3 words are bent (the rest of such a sample's draws shift too)
