@@ -5,6 +5,7 @@
     python scripts/make_synth.py digits out/synth_digits.lmdb -n 50000 --lmdb --seed 7
     python scripts/make_synth.py words out/x -n 64 --fonts ~/myfonts --no-system-fonts
     python scripts/make_synth.py words out/x -n 2000 --speed     # also print images/s
+    python scripts/make_synth.py words out/v3 -n 64 --engine v3    # another word engine version
 
 Samples are a pure function of (seed, index). The contact sheet (OUT/contact_sheet.png, or
 OUT.png next to an LMDB) shows the first 64 samples with their labels.
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from ocr.config import TASKS, preset
 from ocr.fonts import find_fonts
-from ocr.synth import DigitSynth, WordSynth
+from ocr.synth import ENGINES, DigitSynth, WordSynth
 
 
 def contact_sheet(samples, path: Path, cell=(160, 40), cols=8) -> None:
@@ -45,6 +46,9 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--engine", choices=ENGINES, default="v2",
+                   help="word engine version (default v2, the shipped models' engine; v1: the first engine; "
+                        "v3: v2 + words bent along a circle); digits have one engine")
     p.add_argument("--lmdb", action="store_true", help="write an LMDB instead of PNG files + labels.tsv")
     p.add_argument("--fonts", action="append", default=[], help="extra font folder (repeatable)")
     p.add_argument("--no-system-fonts", action="store_true", help="use only --fonts folders")
@@ -56,7 +60,7 @@ def main(argv=None) -> int:
         print("no usable fonts found (see README: installing fonts)", file=sys.stderr)
         return 1
     cfg = preset(args.task)
-    synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n) if args.task == "words"
+    synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n, engine=args.engine) if args.task == "words"
              else DigitSynth(fonts=fonts, seed=args.seed, length=args.n))
     print(f"{len(fonts)} fonts")
     t = time.perf_counter()
