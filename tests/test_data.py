@@ -195,6 +195,15 @@ def test_label_rule():
     assert normalize_label("", WORDS.charset, 25) is None
 
 
+def test_synth_words_uses_the_shipped_engine_unless_told():
+    from ocr.datasets.specs import build_dataset
+    assert build_dataset("synth-words", WORDS).engine == "v2"
+    assert build_dataset("synth-words:0.3@v1", WORDS).engine == "v1"
+    assert build_dataset("synth-words@v3", WORDS).engine == "v3"
+    with pytest.raises(ValueError, match="unknown word engine 'v9' in synth-words@v9; one of v1, v2, v3"):
+        build_dataset("synth-words@v9", WORDS)
+
+
 def test_parse_spec():
     s = parse_spec("mjsynth:/data/mj:0.7@val")
     assert (s.kind, s.path, s.weight, s.split) == ("mjsynth", "/data/mj", 0.7, "val")

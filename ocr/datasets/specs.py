@@ -2,7 +2,8 @@
 
 A spec on the command line is `kind[:PATH][:WEIGHT][@SPLIT]`:
 
-    synth-words[:WEIGHT]          synthetic words (ocr.synth.WordSynth)
+    synth-words[:WEIGHT][@ENGINE] synthetic words (ocr.synth.WordSynth), engine v2 (the shipped
+                                  models') unless @v1 or @v3 is given
     synth-digits[:WEIGHT]         synthetic house numbers (ocr.synth.DigitSynth)
     folder:PATH[:WEIGHT]          PATH/labels.tsv with lines `relative/path<TAB>label`
     tight:PATH[:WEIGHT]           the same, images cut tight around the text (ocr.datasets.tight)
@@ -106,8 +107,12 @@ def _synth(spec: Spec, cfg: ModelConfig, seed: int = 0, length: int | None = Non
     from ..synth import DigitSynth, WordSynth
     kw = {"length": length} if length else {}
     if spec.kind == "synth-words":
+        from ..synth import ENGINES
+        engine = spec.split or "v2"
+        if engine not in ENGINES:
+            raise ValueError(f"unknown word engine {engine!r} in synth-words@{engine}; one of {', '.join(ENGINES)}")
         fonts = find_fonts(font_dirs, required=string.ascii_letters + string.digits) if font_dirs else None
-        return WordSynth(cfg.charset, fonts=fonts, seed=seed, max_len=cfg.max_len, **kw)
+        return WordSynth(cfg.charset, fonts=fonts, seed=seed, max_len=cfg.max_len, engine=engine, **kw)
     fonts = find_fonts(font_dirs, required=string.digits) if font_dirs else None
     return DigitSynth(fonts=fonts, seed=seed, max_len=cfg.max_len, **kw)
 
