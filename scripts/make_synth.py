@@ -60,7 +60,8 @@ def main(argv=None) -> int:
         print("no usable fonts found (see README: installing fonts)", file=sys.stderr)
         return 1
     cfg = preset(args.task)
-    synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n, engine=args.engine) if args.task == "words"
+    synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n, engine=args.engine)
+             if args.task == "words"
              else DigitSynth(fonts=fonts, seed=args.seed, length=args.n))
     print(f"{len(fonts)} fonts")
     t = time.perf_counter()

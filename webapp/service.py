@@ -27,7 +27,8 @@ from feedback import FeedbackError, add_submission, undo_submission
 
 TASK_LABELS = {"words": "Word (cropped)", "digits": "House number"}
 # Decoding per task. Words: beam search of width 5 (+0.7 / +0.5 points on IIIT5K / SVT over greedy for the stop-20
-# model, 4.5 instead of 3.1 ms per image on 2 threads with the serving path, data/models/words.md). Digits: greedy (beam changed nothing measurable).
+# model, 4.5 instead of 3.1 ms per image on 2 threads with the serving path, data/models/words.md).
+# Digits: greedy (beam changed nothing measurable).
 DEFAULT_BEAM = {"words": 5, "digits": 1}
 
 
