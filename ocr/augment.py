@@ -1,6 +1,7 @@
 """Training augmentation of real images (torchvision v2 on PIL images).
 
-    train_augment(cfg)  -> transform: PIL image -> PIL image
+    train_augment(cfg)            -> transform: PIL image -> PIL image
+    train_augment(cfg, "strong")  -> the same kinds of change, more often and further (AUGMENTS)
 
 Synthetic data brings its own distortions and does not get these.
 """
@@ -55,16 +56,37 @@ class Degrade:
         return degrade(img, random.Random(random.getrandbits(32)))
 
 
-def train_augment(cfg: ModelConfig) -> v2.Transform:
+# Per strength: border jitter, affine (probability, degrees, shear, scale), perspective (probability,
+# distortion), colour jitter (probability, brightness = contrast = saturation, hue), degradation probability.
+_STRENGTHS = {
+    "default": dict(borders=0.12, affine=(0.3, 4, (-10, 10, -3, 3), (0.9, 1.05)), perspective=(0.15, 0.2),
+                    colour=(0.4, 0.4, 0.1), degrade=0.3),
+    "strong": dict(borders=0.15, affine=(0.5, 12, (-15, 15, -5, 5), (0.85, 1.05)), perspective=(0.3, 0.3),
+                   colour=(0.5, 0.5, 0.15), degrade=0.45),
+}
+AUGMENTS = tuple(_STRENGTHS)
+
+
+def train_augment(cfg: ModelConfig, strength: str = "default") -> v2.Transform:
     """Photometric and geometric changes for real training images (torchvision v2, on PIL images).
 
+    "strong" turns the crops further (to 12 degrees, as incidental scene text such as IC15's often is,
+    with bilinear resampling), warps and degrades them more often and jitters colours more.
     Synthetic data brings its own distortions and does not get these.
     """
+    if strength not in _STRENGTHS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTS)}, got {strength!r}")
+    k = _STRENGTHS[strength]
+    p_aff, degrees, shear, scale = k["affine"]
+    p_persp, distortion = k["perspective"]
+    p_col, bcs, hue = k["colour"]
+    resample = v2.InterpolationMode.BILINEAR if strength == "strong" else v2.InterpolationMode.NEAREST
     return v2.Compose([
-        v2.RandomApply([RandomBorders(0.12)], p=0.5),
-        v2.RandomApply([v2.RandomAffine(degrees=4, shear=(-10, 10, -3, 3), scale=(0.9, 1.05), fill=128)], p=0.3),
-        v2.RandomApply([v2.RandomPerspective(0.2, p=1.0, fill=128)], p=0.15),
-        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.4),
-        v2.RandomApply([Degrade(cfg.img_h)], p=0.3),
+        v2.RandomApply([RandomBorders(k["borders"])], p=0.5),
+        v2.RandomApply([v2.RandomAffine(degrees=degrees, shear=shear, scale=scale, interpolation=resample,
+                                        fill=128)], p=p_aff),
+        v2.RandomApply([v2.RandomPerspective(distortion, p=1.0, fill=128)], p=p_persp),
+        v2.RandomApply([v2.ColorJitter(bcs, bcs, bcs, hue)], p=p_col),
+        v2.RandomApply([Degrade(cfg.img_h)], p=k["degrade"]),
         v2.RandomInvert(p=0.1),
     ])

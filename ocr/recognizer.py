@@ -17,6 +17,7 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TASKS, preset
+from .hardware import cpu_has_bf16
 from .model import Recognizer
 from .prediction import Prediction
 from .preprocess import InvalidImageError, preprocess
@@ -24,6 +25,9 @@ from .serving import ServingModel
 from .settings import shipped_model
 from .tokenizer import EOS
 
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class UntrainedModelWarning(UserWarning):
@@ -34,19 +38,26 @@ class TextRecognizer:
     """Reads images with a trained model.
 
     On CPU reading goes through `ocr.serving.ServingModel` (same readings, less time per image);
-    `serving=False` reads with the training model itself. Weights are copied when the recognizer is
-    built: after changing the model's weights, build a new TextRecognizer.
+    `serving=False` reads with the training model itself. precision: the serving encoder's, "fp32"
+    (readings equal to the training model's up to float rounding), "bf16" (faster with native bf16;
+    readings agree up to bf16 rounding) or "auto" (bf16 where the CPU has AMX / AVX512-BF16, else
+    fp32). Weights are copied when the recognizer is built: after changing the model's weights,
+    build a new TextRecognizer.
     """
 
     def __init__(self, model: Recognizer, meta: dict | None = None, source: str = "", untrained: bool = False,
-                 serving: bool = True):
+                 serving: bool = True, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model = model.eval()
         self.cfg = model.cfg
         self.meta = meta or {}
         self.source = source
         self.untrained = untrained
         on_cpu = next(model.parameters()).device.type == "cpu"
-        self.reader = ServingModel(self.model) if serving and on_cpu else self.model
+        bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
+        self.precision = "bf16" if bf16 and serving and on_cpu else "fp32"
+        self.reader = ServingModel(self.model, bf16=bf16) if serving and on_cpu else self.model
 
     @property
     def device(self) -> torch.device:
@@ -99,8 +110,9 @@ class TextRecognizer:
         return out
 
 
-def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu") -> TextRecognizer:
-    """'words' / 'digits' (the shipped defaults under data/models/) or a checkpoint path.
+def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", precision: str = "fp32") -> TextRecognizer:
+    """'words' / 'digits' (the shipped defaults under data/models/) or a checkpoint path; precision as
+    for `TextRecognizer` (the serving encoder's: "fp32", "bf16" or "auto").
 
     A missing shipped checkpoint gives an untrained model and an UntrainedModelWarning; a missing
     or broken explicit path raises CheckpointError.
@@ -115,10 +127,10 @@ def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu") -> 
             with torch.random.fork_rng(devices=[]):  # the same random model every time; the caller's seed untouched
                 torch.manual_seed(0)
                 model = Recognizer(preset(key))
-            return TextRecognizer(model.to(device), {}, source="untrained", untrained=True)
+            return TextRecognizer(model.to(device), {}, source="untrained", untrained=True, precision=precision)
     else:
         path = Path(name_or_path)
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path} (or use 'words' / 'digits')")
     model, meta = load_checkpoint(path, map_location="cpu")
-    return TextRecognizer(model.to(device), meta, source=str(path))
+    return TextRecognizer(model.to(device), meta, source=str(path), precision=precision)

@@ -6,6 +6,8 @@ whose default is the repository's layout, so a checkout works as it is.
     OCR_CACHE        font legibility checks, MJSynth indexes                        default: $XDG_CACHE_HOME/ocr
                                                                                     or ~/.cache/ocr
     OCR_FEEDBACK_DB  the corrections store (see feedback.db)                        default: $OCR_DATA_DIR/feedback.sqlite
+    OCR_PRECISION    the demo's serving encoder: auto (bf16 on AMX / AVX512-BF16    default: auto
+                     CPUs, else fp32), fp32 or bf16 (see ocr.recognizer)
 """
 from __future__ import annotations
 
@@ -36,3 +38,11 @@ def cache_dir() -> Path:
 
 def default_feedback_db() -> Path:
     return data_dir() / "feedback.sqlite"
+
+
+def serving_precision() -> str:
+    """OCR_PRECISION, checked: "auto", "fp32" or "bf16"."""
+    value = os.environ.get("OCR_PRECISION", "auto").strip().lower() or "auto"
+    if value not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"OCR_PRECISION must be auto, fp32 or bf16, got {value!r}")
+    return value

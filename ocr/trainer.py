@@ -24,6 +24,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .hardware import cpu_has_bf16
 from .config import ModelConfig
 from .augment import train_augment
 from .data import Prepared, collate
@@ -56,6 +57,7 @@ class TrainOptions:
                                    # the same value must be given when resuming
     drop_easy: float = 0.0         # >0: leave this fraction of each batch, the samples with the lowest
                                    # decoder loss (already read well), out of the decoder's loss
+    augment: str = "default"       # strength of the real-image augmentation (ocr.augment.AUGMENTS)
 
 
 @dataclass
@@ -70,21 +72,6 @@ def is_synthetic(dataset) -> bool:
     """Synthetic data (the engines, pre-rendered corpora) brings its own distortions."""
     from .synth import DigitSynth, WordSynth
     return isinstance(dataset, (WordSynth, DigitSynth)) or getattr(dataset, "synthetic", False)
-
-
-def cpu_has_bf16() -> bool:
-    """bf16 autocast only pays off with native bf16 arithmetic (AVX512-BF16 / AMX): measured here,
-    2x faster training with it, ~10x slower on an AVX2-only CPU. On Linux the CPU flags decide
-    (plain AVX-512 without the bf16 extension is not enough); elsewhere torch's capability."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-        if flags:
-            return "avx512_bf16" in flags or "amx_bf16" in flags
-    except OSError:
-        pass
-    cap = torch.backends.cpu.get_cpu_capability()
-    return "AVX512" in cap or "AMX" in cap
 
 
 def use_bf16(opt: TrainOptions, device: torch.device) -> bool:
@@ -240,7 +227,7 @@ def _loader(cfg: ModelConfig, datasets: list, weights: list[float], opt: TrainOp
             rank: int, world: int) -> DataLoader:
     """Batches (images (N, C, H, W), labels, skipped) from step `start` to opt.steps.
     Synthetic data brings its own distortions; the torchvision augmentation is for real images."""
-    aug = train_augment(cfg)
+    aug = train_augment(cfg, opt.augment)
     prepared = ConcatDataset([Prepared(d, cfg, train=True, augment=None if is_synthetic(d) else aug) for d in datasets])
     sampler = MixedBatchSampler([len(d) for d in datasets], weights, opt.batch_size, seed=opt.seed,
                                 batches=max(0, opt.steps - start), rank=rank, world=world, start=start)

@@ -39,6 +39,7 @@ from ocr.baselines import Tesseract
 from ocr.cli import recognizer_or_exit
 from ocr.datasets.specs import build_dataset, parse_spec
 from ocr.metrics import Scores
+from ocr.recognizer import PRECISIONS
 
 
 def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot_dir=None, name="data",
@@ -96,11 +97,14 @@ def main(argv=None) -> int:
                    help="list the first N misreads per dataset and draw them with their attention (PLOT_DIR)")
     p.add_argument("--plot-dir", type=Path, default=Path("plots"))
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="the serving encoder's precision: fp32 (default), bf16, or auto (bf16 where the CPU "
+                        "has AMX / AVX512-BF16, as the demo reads)")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
     p.add_argument("--seed", type=int, default=20_000, help="seed of synthetic evaluation sets (never a training seed)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rec = recognizer_or_exit(args.checkpoint)
+    rec = recognizer_or_exit(args.checkpoint, args.precision)
     baseline = Tesseract(digits=rec.cfg.name == "digits") if args.baseline else None
     results = {}
     for s in args.datasets:
@@ -119,7 +123,7 @@ def main(argv=None) -> int:
         if wrong:
             print(f"{s}: first {len(wrong)} misreads (label -> read), drawn in {args.plot_dir}/")
             print("  " + "  ".join(f"{t!r}->{r!r}" for t, r in wrong))
-    print(f"\nmodel: {rec.source}  beam width {args.beam_width}")
+    print(f"\nmodel: {rec.source}  beam width {args.beam_width}  encoder precision {rec.precision}")
     head = f"{'dataset':46} {'count':>6} {'acc':>7} {'exact':>7} {'1-NED':>7} {'ms/img':>7}"
     if baseline:
         head += f" | {'tess acc':>8} {'tess exact':>10} {'tess 1-NED':>10}"

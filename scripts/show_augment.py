@@ -3,9 +3,10 @@
 
     python scripts/show_augment.py folder:../shared/data/real/train/iiit5k_train aug.png
     python scripts/show_augment.py synth-digits aug.png --preset digits -n 12
+    python scripts/show_augment.py folder:../shared/data/real/train/ic15_train aug.png --augment strong
 
 Each row: the original image, then `--variants` draws of the training augmentation (torchvision
-v2, ocr.data.train_augment), all shown as the network sees them after preprocessing.
+v2, ocr.augment.train_augment at --augment strength), all shown as the network sees them after preprocessing.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from ocr import load_image
-from ocr.augment import train_augment
+from ocr.augment import AUGMENTS, train_augment
 from ocr.config import PRESETS, preset
 from ocr.datasets.specs import build_dataset
 from ocr.preprocess import preprocess, to_pil
@@ -30,10 +31,11 @@ def main(argv=None) -> int:
     p.add_argument("-n", type=int, default=8, help="rows (samples)")
     p.add_argument("--variants", type=int, default=4, help="augmented copies per sample")
     p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--augment", choices=AUGMENTS, default="default", help="augmentation strength (as train.py's)")
     args = p.parse_args(argv)
     cfg = preset(args.preset)
     ds = build_dataset(args.spec, cfg, seed=1)
-    aug = train_augment(cfg)
+    aug = train_augment(cfg, args.augment)
     w, h = cfg.img_w * args.scale, cfg.img_h * args.scale
     sheet = Image.new("RGB", ((args.variants + 1) * (w + 4), args.n * (h + 16)), "white")
     draw = ImageDraw.Draw(sheet)

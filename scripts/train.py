@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ocr.augment import AUGMENTS
 from ocr.checkpoint import read_header
 from ocr.config import CHARSET_ALNUM_LOWER, PRESETS, preset
 from ocr.data import Materialized
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-easy", type=float, default=0.0, metavar="F",
                    help="leave the fraction F of each batch that the decoder already reads best (lowest loss per "
                         "token) out of its loss, e.g. 0.3; 0 = off (the CTC loss, if any, still sees every sample)")
+    p.add_argument("--augment", choices=AUGMENTS, default="default",
+                   help="strength of the augmentation of real images (synthetic data gets none): default, or "
+                        "strong (rotation to 12 degrees, more warping, blur and colour change)")
     p.add_argument("--ema", type=float, default=0.0,
                    help="exponential moving average of the weights, e.g. 0.999 (validated and saved); 0 = off")
     p.add_argument("--fonts", action="append", default=[], metavar="DIR",
@@ -92,9 +96,10 @@ def main(argv=None) -> int:
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
                        max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, ema=args.ema, ctc=args.ctc,
-                       stop_at=args.stop_at, drop_easy=args.drop_easy)
+                       stop_at=args.stop_at, drop_easy=args.drop_easy, augment=args.augment)
     meta = {"data": [str(s) for s in specs], "val": list(vals)} | ({"aux_ctc": args.ctc} if args.ctc else {}) \
-        | ({"drop_easy": args.drop_easy} if args.drop_easy else {})
+        | ({"drop_easy": args.drop_easy} if args.drop_easy else {}) \
+        | ({"augment": args.augment} if args.augment != "default" else {})
     result = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
     if dist_info()[0] == 0:
         print(f"saved to {result.run} (best: {result.best_path.name})")

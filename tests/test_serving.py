@@ -57,3 +57,45 @@ def test_shipped_models_read_the_examples_the_same_both_ways(task):
             assert a.confidence == pytest.approx(b.confidence, abs=1e-5)
             assert np.allclose(a.char_confidences, b.char_confidences, atol=1e-5)
             assert a.attention.shape == b.attention.shape and np.allclose(a.attention, b.attention, atol=1e-5)
+
+
+def test_bf16_encoder_reads_the_examples_as_fp32_does():
+    """The bf16 serving encoder (the demo's on AMX / AVX512-BF16 CPUs) agrees with fp32 up to bf16 rounding:
+    same texts on the shipped examples and on synthetic words, confidences and attention close."""
+    exact = load_recognizer("words", precision="fp32")
+    half = load_recognizer("words", precision="bf16")
+    assert half.precision == "bf16" and half.reader.encoder.blocks[0][0][0].weight.dtype == torch.bfloat16
+    images = sorted(EXAMPLES.glob("words_*.png"))
+    from ocr.synth import WordSynth
+    synth = WordSynth(exact.cfg.charset, seed=4242, engine="v2")
+    images += [synth[i][0] for i in range(120)]
+    a, b = exact.read(images), half.read(images)
+    same = [p.text == q.text for p, q in zip(a, b)]
+    assert all(same[:4]) and sum(same) >= 0.93 * len(images)   # 122 of 126 when written
+    for p, q in zip(a, b):
+        if p.text == q.text:
+            assert abs(p.confidence - q.confidence) < 0.05
+            assert np.abs(p.attention - q.attention).max() < 0.05
+    feats32, _ = exact.reader.encode(exact.prepare(images[:8]))
+    feats16, _ = half.reader.encode(half.prepare(images[:8]))
+    assert feats16.dtype == torch.float32 and 0 < (feats32 - feats16).abs().max() < 0.03 * feats32.abs().max()
+
+
+def test_precision_choice(monkeypatch):
+    import ocr.recognizer as recognizer
+    from ocr.settings import serving_precision
+    m = Recognizer(preset("digits")).eval()
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(recognizer, "cpu_has_bf16", lambda native=native: native)
+        assert TextRecognizer(m, precision="auto").precision == expected
+    assert TextRecognizer(m).precision == "fp32"                       # the library's default: exact
+    assert TextRecognizer(m, precision="bf16", serving=False).precision == "fp32"  # no serving path, no bf16
+    with pytest.raises(ValueError, match="precision"):
+        TextRecognizer(m, precision="fp8")
+    monkeypatch.delenv("OCR_PRECISION", raising=False)
+    assert serving_precision() == "auto"
+    monkeypatch.setenv("OCR_PRECISION", " BF16 ")
+    assert serving_precision() == "bf16"
+    monkeypatch.setenv("OCR_PRECISION", "half")
+    with pytest.raises(ValueError, match="OCR_PRECISION"):
+        serving_precision()

@@ -21,6 +21,7 @@ from ocr import InvalidImageError, load_image, load_recognizer
 from ocr.checkpoint import CheckpointError
 from ocr.config import TASKS
 from ocr.images import check_content
+from ocr.settings import serving_precision
 from ocr.viz import attention_frames, save_gif
 
 from feedback import FeedbackError, add_submission, undo_submission
@@ -48,6 +49,7 @@ class Models:
 
     def __init__(self, sources: dict[str, str] | None = None):
         self.sources = {t: t for t in TASKS} | (sources or {})
+        self.precision = serving_precision()  # checked at start-up: a bad OCR_PRECISION stops the app
         self._models: dict = {}
         self._lock = threading.Lock()
 
@@ -57,7 +59,7 @@ class Models:
         with self._lock:
             if task not in self._models:
                 try:
-                    self._models[task] = load_recognizer(self.sources[task])
+                    self._models[task] = load_recognizer(self.sources[task], precision=self.precision)
                 except CheckpointError as e:
                     raise UserError(f"The {task} model could not be loaded: {e}") from None
             return self._models[task]

@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Grow a checkpoint's encoder (wider stages, more convolutions) as a warm start for more training.
+
+    python scripts/widen.py saves/RUN/step0020000-acc0.6553.safetensors wide.safetensors \\
+        --widths 32 96 192 256 --convs 1 2 3 2
+    python scripts/train.py --restore wide.safetensors --data ...      # then train it
+
+Each stage may only grow (widths and convolutions at least the old ones; the last width feeds the
+decoder and stays). Old channels see nothing of the new ones, and new residual convolutions start
+almost silent (`ocr.widen`), so the grown model reads what the old one reads before any training.
+The script checks this on --check synthetic samples and fails (exit 1, nothing written) below
+--min-agree. The output keeps the old metadata under "widened_from"; it is written atomically and
+an existing file is replaced only with --force.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from ocr import CheckpointError, TextRecognizer, load_checkpoint
+from ocr.checkpoint import save_checkpoint
+from ocr.widen import widen
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from export import agreement  # noqa: E402  (same check as an export)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", type=Path, help="trained checkpoint (.safetensors)")
+    p.add_argument("out", type=Path, help="where to write the grown checkpoint (fp32)")
+    p.add_argument("--widths", type=int, nargs="+", required=True, help="channels per encoder stage")
+    p.add_argument("--convs", type=int, nargs="+", required=True, help="3x3 convolutions per encoder stage")
+    p.add_argument("--check", type=int, default=256, metavar="N",
+                   help="synthetic samples read by both models to compare (default 256; 0 skips)")
+    p.add_argument("--min-agree", type=float, default=0.98, help="fail below this agreement (default 0.98)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.out.exists() and not args.force:
+        print(f"error: {args.out} exists (pass --force to replace it)", file=sys.stderr)
+        return 1
+    try:
+        model, meta = load_checkpoint(args.checkpoint)
+        grown = widen(model, args.widths, args.convs)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    old_n, new_n = (sum(p.numel() for p in m.parameters()) for m in (model, grown))
+    print(f"encoder widths {model.cfg.widths} -> {grown.cfg.widths}, convs {model.cfg.convs} -> {grown.cfg.convs}; "
+          f"parameters {old_n / 1e6:.2f} M -> {new_n / 1e6:.2f} M")
+    if args.check:
+        agree = agreement(TextRecognizer(model), TextRecognizer(grown), args.check)
+        print(f"the grown model reads the same text as the old one on {agree:.1%} of {args.check} synthetic samples")
+        if agree < args.min_agree:
+            print(f"error: agreement below --min-agree {args.min_agree:.0%}; nothing written", file=sys.stderr)
+            return 1
+    out_meta = {k: meta.get(k) for k in ("data", "steps", "images_seen", "metrics")}
+    save_checkpoint(grown, args.out, {"widened_from": {"path": str(args.checkpoint), **out_meta},
+                                      "parent": str(args.checkpoint)})
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

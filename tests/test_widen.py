@@ -1,0 +1,100 @@
+"""Growing a trained encoder (ocr.widen, scripts/widen.py): the grown model reads as the old one and can learn."""
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ocr import load_checkpoint, save_checkpoint
+from ocr.config import preset
+from ocr.model import Recognizer
+from ocr.widen import widen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _trained_like(task: str = "digits") -> Recognizer:
+    """A random model whose BatchNorms have non-trivial statistics and scales, like a trained one."""
+    torch.manual_seed(5)
+    m = Recognizer(preset(task)).eval()
+    for bn in (mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.2, 0.2)
+    return m
+
+
+def _bigger(cfg, extra_convs: bool):
+    widths = tuple(w + 16 for w in cfg.widths[:-1]) + (cfg.widths[-1],)
+    convs = tuple(c + 1 for c in cfg.convs) if extra_convs else cfg.convs
+    return widths, convs
+
+
+def test_wider_stages_give_exactly_the_old_features():
+    m = _trained_like()
+    widths, convs = _bigger(m.cfg, extra_convs=False)
+    g = widen(m, widths, convs)
+    assert g.cfg.widths == widths and g.encoder.blocks[0][0][0].weight.shape[0] == widths[0]
+    x = torch.randn(4, m.cfg.channels, m.cfg.img_h, m.cfg.img_w)
+    with torch.no_grad():
+        assert torch.allclose(m.encode(x)[0], g.encode(x)[0], atol=1e-5)
+        assert torch.equal(m.greedy(x)[0], g.greedy(x)[0])
+
+
+def test_new_convolutions_start_almost_silent_and_reading_is_unchanged():
+    m = _trained_like()
+    g = widen(m, *_bigger(m.cfg, extra_convs=True))
+    x = torch.randn(6, m.cfg.channels, m.cfg.img_h, m.cfg.img_w)
+    with torch.no_grad():
+        old, new = m.encode(x)[0], g.encode(x)[0]
+        assert 0 < (old - new).abs().max() < 0.05 * old.abs().max()   # close, not identical
+        assert torch.equal(m.greedy(x)[0], g.greedy(x)[0])
+
+
+def test_every_new_weight_gets_a_gradient():
+    """A new residual block with a BatchNorm scale of exactly 0 would never learn (ReLU'(0) = 0)."""
+    m = _trained_like()
+    g = widen(m, *_bigger(m.cfg, extra_convs=True)).train()
+    x = torch.randn(8, m.cfg.channels, m.cfg.img_h, m.cfg.img_w)
+    targets = g.tokenizer.encode(["123"] * 8)
+    g.loss(g(x, targets), targets).backward()
+    new_block = g.encoder.blocks[0][1]            # stage 0 had one convolution; this one is new
+    assert new_block[1].weight.grad.abs().sum() > 0
+    first = g.encoder.blocks[1][0][0].weight       # reads stage 0's old and new channels
+    old_out = m.cfg.widths[1]
+    new_in = slice(m.cfg.widths[0], None)
+    assert torch.all(first.detach()[:old_out, new_in] == 0)   # new channels start unseen by old ones...
+    assert first.grad[:old_out, new_in].abs().sum() > 0        # ...and the links are learnt
+
+
+@pytest.mark.parametrize("widths,convs,match", [
+    ((8, 64, 128, 256), (1, 1, 2, 2), "only grows"),
+    ((32, 64, 128, 320), (1, 1, 2, 2), "last width"),
+    ((32, 64, 128), (1, 1, 2), "stages"),
+    ((32, 64, 128, 256), (1, 0, 2, 2), "only grows"),
+])
+def test_shrinking_or_changing_the_decoder_input_is_refused(widths, convs, match):
+    m = Recognizer(dataclasses.replace(preset("digits"), widths=(16, 48, 128, 256), convs=(1, 1, 2, 2))).eval()
+    with pytest.raises(ValueError, match=match):
+        widen(m, widths, convs)
+
+
+def test_widen_cli_writes_a_grown_checkpoint_and_never_overwrites(tmp_path):
+    src = save_checkpoint(_trained_like(), tmp_path / "small.safetensors", {"steps": 7})
+    dst = tmp_path / "grown.safetensors"
+    cmd = [sys.executable, "scripts/widen.py", str(src), str(dst), "--widths", "48", "80", "144", "192",
+           "--convs", "1", "2", "3", "2", "--check", "16", "--threads", "1"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "reads the same text as the old one on 100.0% of 16" in r.stdout
+    model, meta = load_checkpoint(dst)
+    assert model.cfg.widths == (48, 80, 144, 192) and model.cfg.convs == (1, 2, 3, 2)
+    assert meta["widened_from"]["steps"] == 7 and meta["parent"] == str(src)
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
+    bad = subprocess.run(cmd[:4] + ["--widths", "8", "8", "8", "8", "--convs", "1", "1", "1", "1", "--force"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "only grows" in bad.stderr and "Traceback" not in bad.stderr
