@@ -62,7 +62,7 @@ _STRENGTHS = {
     "default": dict(borders=0.12, affine=(0.3, 4, (-10, 10, -3, 3), (0.9, 1.05)), perspective=(0.15, 0.2),
                     colour=(0.4, 0.4, 0.1), degrade=0.3),
     "strong": dict(borders=0.15, affine=(0.5, 12, (-15, 15, -5, 5), (0.85, 1.05)), perspective=(0.3, 0.3),
-                   colour=(0.5, 0.5, 0.15), degrade=0.45),
+                   colour=(0.5, 0.5, 0.15), degrade=0.3),
 }
 AUGMENTS = tuple(_STRENGTHS)
 
@@ -71,7 +71,8 @@ def train_augment(cfg: ModelConfig, strength: str = "default") -> v2.Transform:
     """Photometric and geometric changes for real training images (torchvision v2, on PIL images).
 
     "strong" turns the crops further (to 12 degrees, as incidental scene text such as IC15's often is,
-    with bilinear resampling), warps and degrades them more often and jitters colours more.
+    with bilinear resampling), shears and warps them more often and jitters colours more; the camera
+    degradation stays as it is (at its strongest it already leaves some crops barely legible).
     Synthetic data brings its own distortions and does not get these.
     """
     if strength not in _STRENGTHS:

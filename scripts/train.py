@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "token) out of its loss, e.g. 0.3; 0 = off (the CTC loss, if any, still sees every sample)")
     p.add_argument("--augment", choices=AUGMENTS, default="default",
                    help="strength of the augmentation of real images (synthetic data gets none): default, or "
-                        "strong (rotation to 12 degrees, more warping, blur and colour change)")
+                        "strong (rotation to 12 degrees, more shear, warping and colour change)")
     p.add_argument("--ema", type=float, default=0.0,
                    help="exponential moving average of the weights, e.g. 0.999 (validated and saved); 0 = off")
     p.add_argument("--fonts", action="append", default=[], metavar="DIR",
