@@ -25,8 +25,6 @@ from .serving import ServingModel
 from .settings import shipped_model
 from .tokenizer import EOS
 
-
-
 PRECISIONS = ("auto", "fp32", "bf16")
 
 

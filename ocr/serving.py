@@ -6,12 +6,12 @@
     greedy(images)              -> tokens (N, S), probs (N, S), attention (N, S, L)   like `Recognizer.greedy`
     beam(image (1, C, H, W), width) -> tokens (S,), probs (S,), attention (S, L)      like `Recognizer.beam`
 
-Two changes, neither of which changes what is computed:
+Two changes, neither of which changes what is computed in fp32:
 - the encoder is a copy with every BatchNorm folded into its convolution, in channels_last memory
   layout (oneDNN's fast layout on CPU); with `bf16=True` its weights and input are bfloat16 (the
-  precision the models train in under autocast; 2.4x faster for one image on a CPU with AMX /
-  AVX512-BF16), and the features go on in fp32: readings then agree with the fp32 path up to bf16
-  rounding rather than exactly (tests/test_serving.py measures the agreement);
+  precision the models train in under autocast; the encoder alone 2.4x faster for one image on a
+  CPU with AMX / AVX512-BF16), and the features go on in fp32: readings then agree with the fp32
+  path up to bf16 rounding rather than exactly (tests/test_serving.py measures the agreement);
 - greedy decoding runs in NumPy: for one image a decoding step is a handful of small matrix-vector
   products, and NumPy calls them with a fraction of PyTorch's per-operator overhead. The embedding's
   share of the first cell's input projection is pre-multiplied into one table row per token.

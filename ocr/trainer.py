@@ -24,8 +24,8 @@ from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .hardware import cpu_has_bf16
 from .config import ModelConfig
+from .hardware import cpu_has_bf16
 from .augment import train_augment
 from .data import Prepared, collate
 from .metrics import Scores

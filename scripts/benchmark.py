@@ -84,7 +84,8 @@ def tesseract_reader():
 
 def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5)):
     """Median ms per single image, ours (the serving path at each beam width with an fp32 and a bf16
-    encoder, and the training model greedy) and Tesseract's, interleaved image by image so all see the same machine load.
+    encoder, and the training model greedy) and Tesseract's, interleaved image by image so all see the
+    same machine load.
     -> rows (threads, name, median wall ms, ratio to Tesseract, mean CPU ms of the process)."""
     tess = tesseract_reader()
     plain = TextRecognizer(rec.model, serving=False)
