@@ -37,20 +37,32 @@ def agreement(a: TextRecognizer, b: TextRecognizer, n: int, seed: int = 31_337) 
     return same / n
 
 
+def add_checked_write_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--check, --min-agree, --force, --threads: shared by the scripts that write a checked checkpoint."""
+    p.add_argument("--check", type=int, default=256, metavar="N",
+                   help=f"synthetic samples read by both {what} to compare (default 256; 0 skips)")
+    p.add_argument("--min-agree", type=float, default=0.98, help="fail below this agreement (default 0.98)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--threads", type=int, default=2)
+
+
+def refuse_overwrite(args) -> bool:
+    """True (after saying why on stderr) when args.out exists and --force was not given."""
+    if args.out.exists() and not args.force:
+        print(f"error: {args.out} exists (pass --force to replace it)", file=sys.stderr)
+        return True
+    return False
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="training checkpoint (.safetensors)")
     p.add_argument("out", type=Path, help="where to write the exported checkpoint")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="fp16", help="weight precision (default fp16)")
-    p.add_argument("--check", type=int, default=256, metavar="N",
-                   help="synthetic samples read by both files to compare (default 256; 0 skips)")
-    p.add_argument("--min-agree", type=float, default=0.98, help="fail below this agreement (default 0.98)")
-    p.add_argument("--force", action="store_true", help="replace an existing output file")
-    p.add_argument("--threads", type=int, default=2)
+    add_checked_write_options(p, "files")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.out.exists() and not args.force:
-        print(f"error: {args.out} exists (pass --force to replace it)", file=sys.stderr)
+    if refuse_overwrite(args):
         return 1
     if args.out.resolve() == args.checkpoint.resolve():
         print("error: the output must be a different file from the checkpoint", file=sys.stderr)

@@ -25,7 +25,7 @@ from ocr.checkpoint import save_checkpoint
 from ocr.widen import widen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export import agreement  # noqa: E402  (same check as an export)
+from export import add_checked_write_options, agreement, refuse_overwrite  # noqa: E402  (checked as an export)
 
 
 def main(argv=None) -> int:
@@ -34,15 +34,10 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path, help="where to write the grown checkpoint (fp32)")
     p.add_argument("--widths", type=int, nargs="+", required=True, help="channels per encoder stage")
     p.add_argument("--convs", type=int, nargs="+", required=True, help="3x3 convolutions per encoder stage")
-    p.add_argument("--check", type=int, default=256, metavar="N",
-                   help="synthetic samples read by both models to compare (default 256; 0 skips)")
-    p.add_argument("--min-agree", type=float, default=0.98, help="fail below this agreement (default 0.98)")
-    p.add_argument("--force", action="store_true", help="replace an existing output file")
-    p.add_argument("--threads", type=int, default=2)
+    add_checked_write_options(p, "models")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.out.exists() and not args.force:
-        print(f"error: {args.out} exists (pass --force to replace it)", file=sys.stderr)
+    if refuse_overwrite(args):
         return 1
     try:
         model, meta = load_checkpoint(args.checkpoint)
