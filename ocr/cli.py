@@ -1,6 +1,10 @@
 """Small helpers shared by the command-line scripts."""
 from __future__ import annotations
 
+import argparse
+import string
+from pathlib import Path
+
 from .checkpoint import CheckpointError
 from .recognizer import TextRecognizer, load_recognizer
 
@@ -11,3 +15,32 @@ def recognizer_or_exit(name_or_path: str, precision: str = "fp32") -> TextRecogn
         return load_recognizer(name_or_path, precision=precision)
     except CheckpointError as e:
         raise SystemExit(f"error: {e}") from None
+
+
+def add_font_options(p: argparse.ArgumentParser) -> None:
+    """--add-fonts DIR... and --add-fonts-rate, for the scripts that render words."""
+    p.add_argument("--add-fonts", nargs="+", metavar="DIR", default=[],
+                   help="words: folders of extra text fonts (script, handwriting, display faces) drawn for "
+                        "--add-fonts-rate of the words; trusted for every character they draw, so add only "
+                        "real text fonts (README: fonts for the synthetic engine)")
+    p.add_argument("--add-fonts-rate", type=float, default=0.4,
+                   help="share of the words drawn with the added fonts (default 0.4)")
+
+
+def added_fonts(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, ...]:
+    """The fonts of --add-fonts (checked; `p.error` on a bad folder, rate or task)."""
+    from .fonts import find_fonts
+
+    if not args.add_fonts:
+        return ()
+    if args.task != "words":
+        p.error("--add-fonts is for the words engine only")
+    if not 0 < args.add_fonts_rate <= 0.8:
+        p.error("--add-fonts-rate must be in (0, 0.8]")
+    missing = [d for d in args.add_fonts if not Path(d).is_dir()]
+    if missing:
+        p.error(f"--add-fonts: no such folder: {', '.join(missing)}")
+    fonts = find_fonts(tuple(args.add_fonts), required=string.ascii_letters + string.digits, system=False)
+    if not fonts:
+        p.error("--add-fonts: no font there draws all of a-z, A-Z and 0-9")
+    return fonts

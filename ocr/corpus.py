@@ -33,19 +33,24 @@ CHUNK = 250  # samples a worker renders per task
 _SYNTH = None  # the engine of a worker process
 
 
-def make_engine(task: str, seed: int, engine: str, fonts: tuple[str, ...] | None = None):
-    """The synthetic dataset of a task: WordSynth (words) or DigitSynth (digits)."""
+def make_engine(task: str, seed: int, engine: str, fonts: tuple[str, ...] | None = None,
+                added_fonts: tuple[str, ...] = (), added_rate: float = 0.4):
+    """The synthetic dataset of a task: WordSynth (words) or DigitSynth (digits); added fonts
+    (trusted text fonts drawn for `added_rate` of the words, see `ocr.synth.FontPicker`) are for words."""
     from .synth import DigitSynth, WordSynth
 
     cfg = preset(task)
     if task == "words":
-        return WordSynth(cfg.charset, fonts=fonts, seed=seed, max_len=cfg.max_len, engine=engine)
+        return WordSynth(cfg.charset, fonts=fonts, seed=seed, max_len=cfg.max_len, engine=engine,
+                         added_fonts=added_fonts, added_rate=added_rate)
+    if added_fonts:
+        raise ValueError("added fonts are for the words engine only")
     return DigitSynth(fonts=fonts, seed=seed, max_len=cfg.max_len)
 
 
-def _init_worker(task, seed, engine, fonts):
+def _init_worker(task, seed, engine, fonts, added_fonts, added_rate):
     global _SYNTH
-    _SYNTH = (make_engine(task, seed, engine, fonts), preset(task))
+    _SYNTH = (make_engine(task, seed, engine, fonts, added_fonts, added_rate), preset(task))
 
 
 def _render(span: tuple[int, int]) -> list[tuple[bytes, str]]:
@@ -59,11 +64,14 @@ def _render(span: tuple[int, int]) -> list[tuple[bytes, str]]:
     return out
 
 
-def _describe(task: str, seed: int, engine: str, shard_size: int, fonts) -> dict:
+def _describe(task: str, seed: int, engine: str, shard_size: int, fonts, added_fonts=(), added_rate=0.4) -> dict:
     cfg = preset(task)
     size = (cfg.resize_w, cfg.resize_h) if cfg.resize_h else (cfg.img_w, cfg.img_h)
-    return {"task": task, "engine": engine, "seed": seed, "shard_size": shard_size,
+    desc = {"task": task, "engine": engine, "seed": seed, "shard_size": shard_size,
             "image_size": list(size), "channels": cfg.channels, "fonts": len(fonts)}
+    if added_fonts:  # only then, so that corpora made before the option still resume
+        desc.update(added_fonts=len(added_fonts), added_rate=added_rate)
+    return desc
 
 
 def shard_dir(out: Path, k: int) -> Path:
@@ -72,7 +80,7 @@ def shard_dir(out: Path, k: int) -> Path:
 
 def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: str = "v2",
               shard_size: int = 50_000, workers: int = 1, fonts: tuple[str, ...] | None = None,
-              progress: bool = True) -> dict:
+              added_fonts: tuple[str, ...] = (), added_rate: float = 0.4, progress: bool = True) -> dict:
     """Render samples [0, images) of the task's engine into OUT (see module doc); resumable.
 
     Returns {"shards": complete shards, "rendered": samples rendered by this call}.
@@ -86,11 +94,11 @@ def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: st
     if fonts is None:
         import string
         fonts = find_fonts(required=string.digits if task == "digits" else string.ascii_letters + string.digits)
-    desc = _describe(task, seed, engine, shard_size, fonts)
+    desc = _describe(task, seed, engine, shard_size, fonts, added_fonts, added_rate)
     meta_path = out / "corpus.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
-        if any(old.get(k) != v for k, v in desc.items()):
+        if any(old.get(k) != desc.get(k) for k in set(desc) | {"added_fonts", "added_rate"}):
             raise ValueError(f"{out} holds a corpus made with other settings: {old} (asked for {desc})")
     out.mkdir(parents=True, exist_ok=True)
     meta_path.write_text(json.dumps(desc, indent=1))
@@ -102,7 +110,7 @@ def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: st
     bar = tqdm(total=len(todo) * shard_size, desc=f"rendering {out.name}", unit="img", disable=not progress,
                dynamic_ncols=True)
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, _init_worker, (task, seed, engine, fonts)) as pool:
+    with ctx.Pool(workers, _init_worker, (task, seed, engine, fonts, added_fonts, added_rate)) as pool:
         results = pool.imap(_render, spans)
         for k in todo:
             part = out / f"shard-{k:05d}.part"

@@ -130,14 +130,18 @@ def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower() or any(a in g and b in g for g in LOOK_ALIKE)
 
 
-def _legible(path: str) -> str:
-    """The printable characters that the font at `path` draws recognizably (see above)."""
+def _legible(path: str, trusted: bool = False) -> str:
+    """The printable characters that the font at `path` draws recognizably (see above); for a
+    trusted font, every printable character its character map has and that draws something."""
     from PIL import ImageFont
 
     try:
         font = ImageFont.truetype(path, 32)
     except Exception:
         return ""
+    if trusted:
+        have = font_chars(path)
+        return "".join(c for c in PRINTABLE if c in have and _glyph_vector(font, c) is not None)
     ref = _templates()
     if ref is None:  # no reference fonts: trust the character map
         return "".join(c for c in PRINTABLE if font.getbbox(c)[2] > 0)
@@ -159,16 +163,22 @@ def _cache_file() -> Path:
 _LEGIBLE: dict[str, str] = {}
 
 
-def legibility(paths) -> dict[str, frozenset]:
+def legibility(paths, trusted=()) -> dict[str, frozenset]:
     """{font path: characters it draws legibly}, computed once per font file and cached on disk
-    (`ocr.settings.cache_dir()`, keyed by path, size and modification time); ~0.1 s per new font."""
+    (`ocr.settings.cache_dir()`, keyed by path, size and modification time); ~0.1 s per new font.
+
+    trusted: paths of fonts known to be text fonts (script and handwriting faces fail the
+    template test although their letters are letters): every character they draw counts.
+    """
     import json
 
     from tqdm import tqdm
 
+    trusted = frozenset(trusted)
+
     def key(p):
         st = os.stat(p)
-        return f"{p}|{st.st_size}|{int(st.st_mtime)}"
+        return f"{p}|{st.st_size}|{int(st.st_mtime)}" + ("|trusted" if p in trusted else "")
 
     keys = {p: key(p) for p in paths}
     if any(k not in _LEGIBLE for k in keys.values()):
@@ -178,7 +188,7 @@ def legibility(paths) -> dict[str, frozenset]:
             pass
     todo = [p for p, k in keys.items() if k not in _LEGIBLE]
     for p in tqdm(todo, desc="checking font legibility (cached)", unit="font", disable=len(todo) < 50):
-        _LEGIBLE[keys[p]] = _legible(p)
+        _LEGIBLE[keys[p]] = _legible(p, p in trusted)
     if todo:
         f = _cache_file()
         try:

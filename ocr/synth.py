@@ -49,31 +49,45 @@ class FontPicker:
 
     A font is used for a text only if it draws every character of it legibly
     (`ocr.fonts.legibility`): a decorative font whose "7" is a heart never labels a heart "7".
+    `added` fonts (e.g. script and handwriting faces given with `--fonts`) are trusted text fonts,
+    drawn for `added_rate` of the texts; with none, the choice is exactly as without the option.
     """
 
     DECORATIVE = ("/aenigma/",)
 
-    def __init__(self, fonts: tuple[str, ...], decorative_rate: float = 0.2):
-        self.legible = legibility(fonts)
+    def __init__(self, fonts: tuple[str, ...], decorative_rate: float = 0.2, added: tuple[str, ...] = (),
+                 added_rate: float = 0.4):
+        if not 0 <= decorative_rate + (added_rate if added else 0) <= 1:
+            raise ValueError("decorative_rate + added_rate must be within [0, 1]")
+        have = {Path(f).name.lower() for f in fonts}
+        added = tuple(f for f in added if Path(f).name.lower() not in have)  # the same file twice
+        self.legible = legibility(tuple(fonts) + added, trusted=added)
         usable = [f for f in fonts if self.legible[f]] or list(fonts)
         self.plain = [f for f in usable if not any(d in f for d in self.DECORATIVE)]
         self.fancy = [f for f in usable if any(d in f for d in self.DECORATIVE)]
         if not self.plain:
             self.plain, self.fancy = self.fancy, []
         self.rate = decorative_rate if self.fancy else 0.0
+        self.added = [f for f in added if self.legible[f]]
+        self.added_rate = added_rate if self.added else 0.0
+
+    def _group(self, r: float) -> list[str]:
+        if r < self.rate:
+            return self.fancy
+        return self.added if r < self.rate + self.added_rate else self.plain
 
     def __call__(self, rng: random.Random, text: str = "", extra: str = "") -> str:
         """A random font that draws every character of `text` legibly and has a glyph for each
         character of `extra` (distractors; never a missing-glyph box)."""
         need, also = set(text), set(extra)
         for _ in range(30):
-            path = rng.choice(self.fancy if rng.random() < self.rate else self.plain)
+            path = rng.choice(self._group(rng.random()))
             if need <= self.legible[path] and also <= font_chars(path):
                 return path
-        for path in self.plain + self.fancy:  # rare characters: first font that has them all
+        for path in self.plain + self.fancy + self.added:  # rare characters: first font that has them all
             if need <= self.legible[path] and also <= font_chars(path):
                 return path
-        for path in self.plain + self.fancy:  # no font draws them recognizably: any that has them
+        for path in self.plain + self.fancy + self.added:  # none draws them recognizably: any that has them
             if need | also <= font_chars(path):
                 return path
         raise ValueError(f"no font can draw {text!r}")
@@ -245,7 +259,7 @@ class WordSynth:
 
     def __init__(self, charset: str, fonts: tuple[str, ...] | None = None, lexicon: list[str] | None = None,
                  seed: int = 0, length: int = 10_000_000, max_len: int = 25, min_contrast: float = 0.25,
-                 engine: str = "v1"):
+                 engine: str = "v1", added_fonts: tuple[str, ...] = (), added_rate: float = 0.4):
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
         self.engine = engine
@@ -254,7 +268,7 @@ class WordSynth:
         self.fonts = fonts or find_fonts(required=string.ascii_letters + string.digits)
         if not self.fonts:
             raise RuntimeError("no usable fonts found; install some (see README) or pass --fonts DIR")
-        self.pick_font = FontPicker(self.fonts)
+        self.pick_font = FontPicker(self.fonts, added=tuple(added_fonts), added_rate=added_rate)
         lex = lexicon if lexicon is not None else load_lexicon()
         self.lexicon = [w for w in lex if len(w) <= max_len] or ["text"]
         self.seed, self.length, self.max_len, self.min_contrast = seed, length, max_len, min_contrast

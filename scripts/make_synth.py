@@ -21,6 +21,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from ocr.cli import add_font_options, added_fonts
 from ocr.config import TASKS, preset
 from ocr.fonts import find_fonts
 from ocr.synth import ENGINES, DigitSynth, WordSynth
@@ -53,17 +54,20 @@ def main(argv=None) -> int:
     p.add_argument("--fonts", action="append", default=[], help="extra font folder (repeatable)")
     p.add_argument("--no-system-fonts", action="store_true", help="use only --fonts folders")
     p.add_argument("--speed", action="store_true", help="print the rendering speed")
+    add_font_options(p)
     args = p.parse_args(argv)
+    added = added_fonts(p, args)
     required = string.digits if args.task == "digits" else string.ascii_letters + string.digits
     fonts = find_fonts(tuple(args.fonts), required=required, system=not args.no_system_fonts)
     if not fonts:
         print("no usable fonts found (see README: installing fonts)", file=sys.stderr)
         return 1
     cfg = preset(args.task)
-    synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n, engine=args.engine)
+    synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n, engine=args.engine,
+                       added_fonts=added, added_rate=args.add_fonts_rate)
              if args.task == "words"
              else DigitSynth(fonts=fonts, seed=args.seed, length=args.n))
-    print(f"{len(fonts)} fonts")
+    print(f"{len(fonts)} fonts" + (f", {len(added)} added" if added else ""))
     t = time.perf_counter()
     if args.lmdb:
         from ocr.datasets.lmdb_io import write_lmdb

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from ocr.cli import add_font_options, added_fonts
 from ocr.corpus import prerender
 from ocr.synth import ENGINES
 
@@ -30,13 +31,16 @@ def main(argv=None) -> int:
     p.add_argument("--engine", choices=ENGINES, default="v2", help="word engine version (default v2)")
     p.add_argument("--shard-size", type=int, default=50_000)
     p.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
+    add_font_options(p)
     args = p.parse_args(argv)
     if args.images <= 0 or args.shard_size <= 0 or args.workers <= 0:
         p.error("--images, --shard-size and --workers must be positive")
+    added = added_fonts(p, args)
     t = time.perf_counter()
     try:
         r = prerender(args.task, args.out, args.images, seed=args.seed, engine=args.engine,
-                      shard_size=args.shard_size, workers=args.workers)
+                      shard_size=args.shard_size, workers=args.workers, added_fonts=added,
+                      added_rate=args.add_fonts_rate)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

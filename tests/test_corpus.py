@@ -39,6 +39,55 @@ def test_corpus_holds_exactly_what_the_engine_renders_and_resumes(tmp_path):
         prerender("digits", out, images=30, seed=5, shard_size=12, progress=False)
 
 
+def test_a_corpus_with_added_fonts_records_them_and_draws_with_them(tmp_path):
+    import json
+    import os
+
+    from ocr.fonts import _matplotlib_dir
+
+    serif = os.path.join(_matplotlib_dir() or "", "DejaVuSerif.ttf")
+    if not os.path.exists(serif):
+        pytest.skip("needs matplotlib's DejaVuSerif.ttf")
+    plain = (os.path.join(_matplotlib_dir(), "DejaVuSans.ttf"),)
+    out = tmp_path / "w"
+    prerender("words", out, images=40, seed=2, shard_size=40, fonts=plain, added_fonts=(serif,),
+              added_rate=0.5, progress=False)
+    desc = json.loads((out / "corpus.json").read_text())
+    assert desc["added_fonts"] == 1 and desc["added_rate"] == 0.5
+    engine = make_engine("words", 2, "v2", plain, (serif,), 0.5)
+    assert [lab for _, lab in corpus_dataset(out)] == [engine[i][1] for i in range(40)]
+    picks = [engine.pick_font(__import__("random").Random(i), "word") for i in range(200)]
+    assert 0.35 < picks.count(serif) / 200 < 0.65
+    with pytest.raises(ValueError, match="other settings"):  # the same corpus without them is another corpus
+        prerender("words", out, images=40, seed=2, shard_size=40, fonts=plain, progress=False)
+    # a corpus made before the option existed (no added_fonts key) still resumes
+    old = tmp_path / "old"
+    prerender("words", old, images=10, seed=2, shard_size=10, fonts=plain, progress=False)
+    assert "added_fonts" not in json.loads((old / "corpus.json").read_text())
+    assert prerender("words", old, images=20, seed=2, shard_size=10, fonts=plain, progress=False)["rendered"] == 10
+
+
+@pytest.mark.parametrize("args, message", [
+    (["digits", "--add-fonts", "{fonts}"], "for the words engine only"),
+    (["words", "--add-fonts", "{missing}"], "no such folder"),
+    (["words", "--add-fonts", "{empty}"], "no font there draws"),
+    (["words", "--add-fonts", "{fonts}", "--add-fonts-rate", "0.9"], "must be in"),
+])
+def test_prerender_refuses_bad_added_fonts(tmp_path, args, message):
+    import shutil
+
+    from ocr.fonts import _matplotlib_dir
+
+    (tmp_path / "fonts").mkdir()
+    (tmp_path / "empty").mkdir()
+    shutil.copy(Path(_matplotlib_dir() or "") / "DejaVuSans.ttf", tmp_path / "fonts")
+    args = [a.format(fonts=tmp_path / "fonts", missing=tmp_path / "nope", empty=tmp_path / "empty") for a in args]
+    r = subprocess.run([sys.executable, "scripts/prerender.py", args[0], str(tmp_path / "c"), "--images", "4", *args[1:]],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "c").exists()
+
+
 def test_corpus_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="no corpus"):
         corpus_dataset(tmp_path)

@@ -57,7 +57,7 @@ def test_results_are_cached_on_disk(liar_font, monkeypatch):
     first = fonts.legibility([liar_font])
     assert fonts._cache_file().exists()
     monkeypatch.setattr(fonts, "_LEGIBLE", {})
-    monkeypatch.setattr(fonts, "_legible", lambda path: pytest.fail("recomputed a cached font"))
+    monkeypatch.setattr(fonts, "_legible", lambda *args: pytest.fail("recomputed a cached font"))
     assert fonts.legibility([liar_font]) == first
 
 
@@ -65,3 +65,64 @@ def test_an_unreadable_font_is_legible_nowhere(tmp_path):
     bad = tmp_path / "broken.ttf"
     bad.write_bytes(b"not a font")
     assert fonts.legibility([str(bad)])[str(bad)] == frozenset()
+
+
+def test_a_trusted_font_counts_every_character_it_draws(liar_font):
+    trusted = fonts.legibility([liar_font], trusted=[liar_font])[liar_font]
+    assert {"7", "e", "3"} <= trusted  # script faces fail the template test; trusted ones are believed
+    assert "\u00e9" not in trusted  # still only printable ASCII that the font has
+    assert not {"7", "e", "3"} & fonts.legibility([liar_font])[liar_font]  # cached apart from the untrusted check
+
+
+def _decorative_copy(tmp_path):
+    import shutil
+
+    (tmp_path / "aenigma").mkdir()
+    return str(shutil.copy(DEJAVU, tmp_path / "aenigma" / "deco.ttf"))
+
+
+def test_without_added_fonts_the_picks_are_as_before(tmp_path):
+    deco = _decorative_copy(tmp_path)
+    pick = FontPicker((DEJAVU, deco), decorative_rate=0.2, added=())
+    a, b = random.Random(5), random.Random(5)
+    got = [pick(a, "word") for _ in range(200)]
+    before = [b.choice([deco] if b.random() < 0.2 else [DEJAVU]) for _ in range(200)]  # the rule before added fonts
+    assert got == before
+
+
+def test_added_fonts_are_drawn_at_their_rate(tmp_path, liar_font):
+    deco = _decorative_copy(tmp_path)
+    pick = FontPicker((DEJAVU, deco), decorative_rate=0.2, added=(liar_font,), added_rate=0.4)
+    rng = random.Random(1)
+    picks = [pick(rng, "12") for _ in range(3000)]
+    share = {f: picks.count(f) / len(picks) for f in (DEJAVU, deco, liar_font)}
+    assert abs(share[deco] - 0.2) < 0.03 and abs(share[liar_font] - 0.4) < 0.03 and abs(share[DEJAVU] - 0.4) < 0.03
+    assert liar_font in {pick(rng, "7") for _ in range(100)}  # trusted: its '7' counts as a 7
+    with pytest.raises(ValueError, match="within"):
+        FontPicker((DEJAVU, deco), decorative_rate=0.7, added=(liar_font,), added_rate=0.4)
+
+
+def _fetch_fonts_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "fetch_fonts.py"
+    spec = importlib.util.spec_from_file_location("fetch_fonts", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_added_font_list_parses_and_filters(tmp_path):
+    ff = _fetch_fonts_module()
+    listed = ff.read_list()
+    names = [n for n, _ in listed]
+    assert len(names) == len(set(names)) > 50 and all(n.startswith("fonts-") for n in names)
+    keep = dict(listed)["fonts-noto-extra"]
+    tree = tmp_path / "x" / "usr" / "share" / "fonts"
+    tree.mkdir(parents=True)
+    for name in ("NotoSans-CondensedBold.ttf", "NotoSans-Bold.ttf", "NotoSansThai-CondensedBold.ttf", "README.txt"):
+        (tree / name).write_bytes(b"x")
+    (tree / "NotoSerif-ExtraCondensed.ttf").symlink_to(tree / "gone.ttf")  # dangling link: skipped
+    assert [p.name for p in ff.font_files(tmp_path / "x", keep)] == ["NotoSans-CondensedBold.ttf"]
+    assert len(ff.font_files(tmp_path / "x", None)) == 3
