@@ -4,6 +4,7 @@ training spends both cores on the network instead of on rendering.
 Layout of a corpus folder:
 
     OUT/corpus.json      what it is: task, engine, seed, shard size, image size, font count
+                         (and the count and rate of added fonts, when there are any)
     OUT/shard-00000/     an LMDB (`ocr.datasets.lmdb_io` layout) of samples [0, shard_size)
     OUT/shard-00001/     samples [shard_size, 2 * shard_size), ...
 

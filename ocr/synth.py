@@ -49,7 +49,7 @@ class FontPicker:
 
     A font is used for a text only if it draws every character of it legibly
     (`ocr.fonts.legibility`): a decorative font whose "7" is a heart never labels a heart "7".
-    `added` fonts (e.g. script and handwriting faces given with `--fonts`) are trusted text fonts,
+    `added` fonts (e.g. script and handwriting faces given with `--add-fonts`) are trusted text fonts,
     drawn for `added_rate` of the texts; with none, the choice is exactly as without the option.
     """
 

@@ -88,6 +88,24 @@ def test_prerender_refuses_bad_added_fonts(tmp_path, args, message):
     assert not (tmp_path / "c").exists()
 
 
+def test_make_synth_draws_with_added_fonts(tmp_path):
+    import shutil
+
+    from ocr.fonts import _matplotlib_dir
+
+    mpl = Path(_matplotlib_dir() or "")
+    for name, folder in (("DejaVuSans.ttf", "plain"), ("DejaVuSerif.ttf", "added")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(mpl / name, tmp_path / folder)
+    cmd = [sys.executable, "scripts/make_synth.py", "words", str(tmp_path / "out"), "-n", "6", "--fonts",
+           str(tmp_path / "plain"), "--no-system-fonts", "--add-fonts", str(tmp_path / "added")]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 fonts, 1 added" in r.stdout
+    assert len((tmp_path / "out" / "labels.tsv").read_text().splitlines()) == 6
+    assert (tmp_path / "out" / "contact_sheet.png").is_file()
+
+
 def test_corpus_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="no corpus"):
         corpus_dataset(tmp_path)
