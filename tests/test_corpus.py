@@ -42,6 +42,7 @@ def test_corpus_holds_exactly_what_the_engine_renders_and_resumes(tmp_path):
 def test_a_corpus_with_added_fonts_records_them_and_draws_with_them(tmp_path):
     import json
     import os
+    import random
 
     from ocr.fonts import _matplotlib_dir
 
@@ -56,7 +57,7 @@ def test_a_corpus_with_added_fonts_records_them_and_draws_with_them(tmp_path):
     assert desc["added_fonts"] == 1 and desc["added_rate"] == 0.5
     engine = make_engine("words", 2, "v2", plain, (serif,), 0.5)
     assert [lab for _, lab in corpus_dataset(out)] == [engine[i][1] for i in range(40)]
-    picks = [engine.pick_font(__import__("random").Random(i), "word") for i in range(200)]
+    picks = [engine.pick_font(random.Random(i), "word") for i in range(200)]
     assert 0.35 < picks.count(serif) / 200 < 0.65
     with pytest.raises(ValueError, match="other settings"):  # the same corpus without them is another corpus
         prerender("words", out, images=40, seed=2, shard_size=40, fonts=plain, progress=False)
