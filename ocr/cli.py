@@ -4,13 +4,17 @@ from __future__ import annotations
 import argparse
 import string
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .checkpoint import CheckpointError
-from .recognizer import TextRecognizer, load_recognizer
+if TYPE_CHECKING:  # torch is imported only by the scripts that load a model, not by those that render
+    from .recognizer import TextRecognizer
 
 
 def recognizer_or_exit(name_or_path: str, precision: str = "fp32") -> TextRecognizer:
     """`load_recognizer`, or exit with status 1 and the reason on stderr (no traceback)."""
+    from .checkpoint import CheckpointError
+    from .recognizer import load_recognizer
+
     try:
         return load_recognizer(name_or_path, precision=precision)
     except CheckpointError as e:

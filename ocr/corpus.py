@@ -99,7 +99,7 @@ def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: st
     meta_path = out / "corpus.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
-        if any(old.get(k) != desc.get(k) for k in set(desc) | {"added_fonts", "added_rate"}):
+        if any(old.get(k) != desc.get(k) for k in set(desc) | set(old)):
             raise ValueError(f"{out} holds a corpus made with other settings: {old} (asked for {desc})")
     out.mkdir(parents=True, exist_ok=True)
     meta_path.write_text(json.dumps(desc, indent=1))
