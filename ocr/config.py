@@ -50,6 +50,8 @@ class ModelConfig:
     widths: tuple[int, ...] = (16, 48, 128, 256)
     convs: tuple[int, ...] = (1, 1, 2, 2)
     pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1), (2, 1))
+    context: int = 0                 # >0: a residual BiLSTM of this size per direction along each
+                                     # feature-map row (`ocr.model.RowContext`); 0 = none
     # Decoder
     cell: str = "lstm"               # "lstm" or "gru"
     layers: int = 1                  # stacked recurrent cells
@@ -104,6 +106,7 @@ class ModelConfig:
                 raise ValueError(f"config pools must be (height, width) pairs, got {pool!r}")
             for k in pool:
                 whole("pools", 1, 4, k)
+        whole("context", 0, 1024)
         if self.cell not in ("lstm", "gru"):
             raise ValueError(f"config cell must be 'lstm' or 'gru', got {self.cell!r}")
         whole("layers", 1, 4)

@@ -24,8 +24,33 @@ class ConvBNReLU(nn.Sequential):
         super().__init__(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+class RowContext(nn.Module):
+    """A residual bidirectional LSTM along each row of the feature map: (N, D, fh, fw) -> same shape.
+
+    Each of the fh rows is read left to right and right to left as a sequence of fw columns, so every
+    position sees the whole row (a column alone sees only its receptive field). The output projection
+    starts at zero, so a context module added to a trained encoder leaves its features unchanged until
+    it has learned something (`ocr.widen.add_context`).
+    """
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.rnn = nn.LSTM(dim, hidden, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(2 * hidden, dim)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, d, fh, fw = x.shape
+        rows = x.permute(0, 2, 3, 1).reshape(n * fh, fw, d)          # (N*fh, fw, D)
+        out, _ = self.rnn(rows)                                        # (N*fh, fw, 2*hidden)
+        delta = self.proj(out).reshape(n, fh, fw, d).permute(0, 3, 1, 2)
+        return x + delta
+
+
 class Encoder(nn.Module):
-    """(N, C, H, W) -> (N, feat_h * feat_w, D) features with a learned 2-D position embedding."""
+    """(N, C, H, W) -> (N, feat_h * feat_w, D) features with a learned 2-D position embedding
+    (and, with `cfg.context` > 0, a `RowContext` over the feature map)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -40,15 +65,27 @@ class Encoder(nn.Module):
         self.dim = cin
         self.pos = nn.Parameter(torch.zeros(1, cin, fh, fw))
         nn.init.normal_(self.pos, std=0.02)
+        self.context = RowContext(cin, cfg.context) if cfg.context else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def grid(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutional part: (N, C, H, W) -> (N, D, fh, fw), position embedding added."""
         for stage, pool in zip(self.blocks, self.pools):
             for i, conv in enumerate(stage):
                 x = conv(x) if i == 0 else x + conv(x)  # residual after the first conv of a stage
             if pool != (1, 1):
                 x = F.max_pool2d(x, pool, pool, ceil_mode=True)
-        x = x + self.pos                                   # (N, D, fh, fw)
-        return x.flatten(2).transpose(1, 2).contiguous()  # (N, fh*fw, D)
+        return x + self.pos                                # (N, D, fh, fw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.grid(x)
+        if self.context is not None:
+            x = self.context(x)
+        return flatten_grid(x)
+
+
+def flatten_grid(x: torch.Tensor) -> torch.Tensor:
+    """(N, D, fh, fw) -> (N, fh*fw, D), row by row (the order the attention maps are drawn in)."""
+    return x.flatten(2).transpose(1, 2).contiguous()
 
 
 class AttentionDecoder(nn.Module):

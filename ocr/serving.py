@@ -7,11 +7,12 @@
     beam(image (1, C, H, W), width) -> tokens (S,), probs (S,), attention (S, L)      like `Recognizer.beam`
 
 Two changes, neither of which changes what is computed in fp32:
-- the encoder is a copy with every BatchNorm folded into its convolution, in channels_last memory
+- the encoder's convolutions are a copy with every BatchNorm folded in, in channels_last memory
   layout (oneDNN's fast layout on CPU); with `bf16=True` its weights and input are bfloat16 (the
   precision the models train in under autocast; the encoder alone 2.4x faster for one image on a
-  CPU with AMX / AVX512-BF16), and the features go on in fp32: readings then agree with the fp32
-  path up to bf16 rounding rather than exactly (tests/test_serving.py measures the agreement);
+  CPU with AMX / AVX512-BF16), and the features go on in fp32 (through the model's own `RowContext`,
+  if it has one): readings then agree with the fp32 path up to bf16 rounding rather than exactly
+  (tests/test_serving.py measures the agreement);
 - greedy decoding runs in NumPy: for one image a decoding step is a handful of small matrix-vector
   products, and NumPy calls them with a fraction of PyTorch's per-operator overhead. The embedding's
   share of the first cell's input projection is pre-multiplied into one table row per token.
@@ -28,14 +29,16 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .model import ConvBNReLU, Recognizer
+from .model import ConvBNReLU, Recognizer, flatten_grid
 from .tokenizer import EOS
 
 
 def fused_encoder(encoder: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """A copy of the encoder with BatchNorm folded into each convolution, in channels_last layout and
-    `dtype` (the folding itself is done in fp32)."""
+    """A copy of the encoder's convolutional part (`Encoder.grid`; any `RowContext` is left out) with
+    BatchNorm folded into each convolution, in channels_last layout and `dtype` (the folding itself is
+    done in fp32)."""
     enc = copy.deepcopy(encoder).float().eval()
+    enc.context = None
     for module in enc.modules():
         if isinstance(module, ConvBNReLU):
             module[0] = fuse_conv_bn_eval(module[0], module[1])
@@ -141,7 +144,10 @@ class ServingModel:
     def encode(self, images: torch.Tensor):
         """images (N, C, H, W) -> feats (N, L, D), keys (N, L, A), both fp32."""
         x = images.to(self.dtype).contiguous(memory_format=torch.channels_last)
-        feats = self.encoder(x).float()
+        grid = self.encoder.grid(x).float()                       # (N, D, fh, fw)
+        if self.model.encoder.context is not None:               # the BiLSTM stays fp32
+            grid = self.model.encoder.context(grid.contiguous())
+        feats = flatten_grid(grid)
         return feats, self.model.decoder.key(feats)
 
     @torch.inference_mode()

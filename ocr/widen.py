@@ -13,6 +13,10 @@ position embedding and the whole decoder carry over unchanged). It reads what th
   (a scale of exactly 0 would put every ReLU input at 0, where its gradient is 0, and it would never
   learn).
 
+`widen(..., context=H)` also adds a `RowContext` (a residual BiLSTM of H units per direction along
+each feature-map row) to a model that has none; its output projection starts at zero, so the
+features are exactly the old ones until it has trained.
+
 The grown model is a warm start for further training (`scripts/widen.py`, then `train.py --restore`).
 Shapes: the encoder still maps (N, C, H, W) -> (N, feat_h * feat_w, D) with the same D.
 """
@@ -37,12 +41,14 @@ def _check(old, widths: tuple[int, ...], convs: tuple[int, ...]) -> None:
 
 
 @torch.no_grad()
-def widen(model: Recognizer, widths, convs, new_gain: float = NEW_GAIN) -> Recognizer:
+def widen(model: Recognizer, widths, convs, new_gain: float = NEW_GAIN, context: int = 0) -> Recognizer:
     """A grown copy of `model` (eval mode, fp32) that reads (almost exactly) what `model` reads."""
     old_cfg = model.cfg
     widths, convs = tuple(int(w) for w in widths), tuple(int(c) for c in convs)
     _check(old_cfg, widths, convs)
-    cfg = dataclasses.replace(old_cfg, widths=widths, convs=convs).validate()
+    if context and old_cfg.context:
+        raise ValueError(f"the model already has a context module ({old_cfg.context} units)")
+    cfg = dataclasses.replace(old_cfg, widths=widths, convs=convs, context=int(context) or old_cfg.context).validate()
     grown = Recognizer(cfg)
     old_sd = {k: v.float() for k, v in model.state_dict().items()}
     new_sd = grown.state_dict()

@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=PRESETS, default="words", help="model configuration (default: words)")
     p.add_argument("--alnum", action="store_true", help="words: 36-class lower-case alphanumeric charset")
+    p.add_argument("--context", type=int, default=0, metavar="H",
+                   help="new models: a residual BiLSTM with H units per direction along each encoder feature row "
+                        "(ocr.model.RowContext; default 0: none). To add one to a trained model: scripts/widen.py --context")
     p.add_argument("--data", nargs="+", default=None,
                    help="training datasets kind[:PATH][:WEIGHT][@SPLIT]; default synth-words / synth-digits")
     p.add_argument("--val", nargs="*", default=None,
@@ -74,11 +77,18 @@ def main(argv=None) -> int:
     if not 0 <= args.drop_easy < 1:
         parser.error(f"--drop-easy must be at least 0 and below 1, got {args.drop_easy}")
     if args.restore:
+        if args.context:
+            parser.error("--context builds a new model; add a context to a trained one with scripts/widen.py --context")
         cfg, _ = read_header(args.restore)
     else:
         cfg = preset(args.preset)
         if args.alnum:
             cfg.charset = CHARSET_ALNUM_LOWER
+        cfg.context = args.context
+        try:
+            cfg.validate()
+        except ValueError as e:
+            parser.error(str(e))
     task_synth = "synth-words" if cfg.name == "words" else "synth-digits"
     specs = [parse_spec(s) for s in (args.data or [task_synth])]
     datasets = []

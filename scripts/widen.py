@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""Grow a checkpoint's encoder (wider stages, more convolutions) as a warm start for more training.
+"""Grow a checkpoint's encoder (wider stages, more convolutions, a BiLSTM context) as a warm start.
 
     python scripts/widen.py saves/RUN/step0020000-acc0.6553.safetensors wide.safetensors \\
         --widths 32 96 192 256 --convs 1 2 3 2
+    python scripts/widen.py saves/RUN/step0020000-acc0.6553.safetensors ctx.safetensors --context 128
     python scripts/train.py --restore wide.safetensors --data ...      # then train it
 
 Each stage may only grow (widths and convolutions at least the old ones; the last width feeds the
-decoder and stays). Old channels see nothing of the new ones, and new residual convolutions start
-almost silent (`ocr.widen`), so the grown model reads what the old one reads before any training.
-The script checks this on --check synthetic samples and fails (exit 1, nothing written) below
+decoder and stays). Old channels see nothing of the new ones, new residual convolutions start
+almost silent and an added context BiLSTM starts with a zero output projection (`ocr.widen`), so
+the grown model reads what the old one reads before any training. The script checks this on --check synthetic samples and fails (exit 1, nothing written) below
 --min-agree. The output keeps the old metadata under "widened_from"; it is written atomically and
 an existing file is replaced only with --force.
 """
@@ -32,8 +33,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="trained checkpoint (.safetensors)")
     p.add_argument("out", type=Path, help="where to write the grown checkpoint (fp32)")
-    p.add_argument("--widths", type=int, nargs="+", required=True, help="channels per encoder stage")
-    p.add_argument("--convs", type=int, nargs="+", required=True, help="3x3 convolutions per encoder stage")
+    p.add_argument("--widths", type=int, nargs="+", help="channels per encoder stage (default: unchanged)")
+    p.add_argument("--convs", type=int, nargs="+", help="3x3 convolutions per encoder stage (default: unchanged)")
+    p.add_argument("--context", type=int, default=0, metavar="H",
+                   help="add a residual BiLSTM with H units per direction along each feature-map row "
+                        "(ocr.model.RowContext; default 0: none)")
     add_checked_write_options(p, "models")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -41,13 +45,13 @@ def main(argv=None) -> int:
         return 1
     try:
         model, meta = load_checkpoint(args.checkpoint)
-        grown = widen(model, args.widths, args.convs)
+        grown = widen(model, args.widths or model.cfg.widths, args.convs or model.cfg.convs, context=args.context)
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     old_n, new_n = (sum(p.numel() for p in m.parameters()) for m in (model, grown))
     print(f"encoder widths {model.cfg.widths} -> {grown.cfg.widths}, convs {model.cfg.convs} -> {grown.cfg.convs}; "
-          f"parameters {old_n / 1e6:.2f} M -> {new_n / 1e6:.2f} M")
+          f"context {model.cfg.context} -> {grown.cfg.context}; parameters {old_n / 1e6:.2f} M -> {new_n / 1e6:.2f} M")
     if args.check:
         agree = agreement(TextRecognizer(model), TextRecognizer(grown), args.check)
         print(f"the grown model reads the same text as the old one on {agree:.1%} of {args.check} synthetic samples")

@@ -77,6 +77,8 @@ def _with_config(path, tmp_path, **changes):
 def test_config_not_matching_weights(ckpt, tmp_path):
     with pytest.raises(CheckpointError, match="shape mismatch|does not match"):
         load_checkpoint(_with_config(ckpt[1], tmp_path, hidden=64))
+    with pytest.raises(CheckpointError, match="missing|does not match"):   # a context module with no weights
+        load_checkpoint(_with_config(ckpt[1], tmp_path, context=16))
 
 
 @pytest.mark.parametrize("changes,msg", [
@@ -88,6 +90,8 @@ def test_config_not_matching_weights(ckpt, tmp_path):
     ({"widths": [16, 32], "convs": [1]}, "same length"),
     ({"pools": "x"}, "pools"),
     ({"channels": 7}, "channels must be 1 or 3"),
+    ({"context": -1}, "context must be an integer"),
+    ({"context": 100_000}, "context must be an integer"),
 ])
 def test_invalid_configs_are_refused_before_building(ckpt, tmp_path, changes, msg, monkeypatch):
     import ocr.checkpoint

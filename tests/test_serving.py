@@ -14,9 +14,11 @@ from ocr.serving import ServingModel
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 
 
-def _random_model(cell: str, layers: int) -> Recognizer:
+def _random_model(cell: str, layers: int, context: int = 0) -> Recognizer:
     torch.manual_seed(3)
-    m = Recognizer(dataclasses.replace(preset("digits"), cell=cell, layers=layers)).eval()
+    m = Recognizer(dataclasses.replace(preset("digits"), cell=cell, layers=layers, context=context)).eval()
+    if context:  # its output projection starts at zero (an identity): give it weights, as training would
+        torch.nn.init.normal_(m.encoder.context.proj.weight, std=0.1)
     for bn in (mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)):
         bn.running_mean.uniform_(-0.5, 0.5)   # non-trivial statistics, so folding them is tested
         bn.running_var.uniform_(0.5, 2.0)
@@ -24,9 +26,10 @@ def _random_model(cell: str, layers: int) -> Recognizer:
     return m
 
 
-@pytest.mark.parametrize("cell,layers", [("lstm", 1), ("gru", 1), ("lstm", 2), ("gru", 2)])
-def test_serving_matches_training_model(cell, layers):
-    m = _random_model(cell, layers)
+@pytest.mark.parametrize("cell,layers,context", [("lstm", 1, 0), ("gru", 1, 0), ("lstm", 2, 0), ("gru", 2, 0),
+                                                 ("lstm", 1, 32)])
+def test_serving_matches_training_model(cell, layers, context):
+    m = _random_model(cell, layers, context)
     x = torch.randn(4, 3, 54, 54)
     fast = ServingModel(m)
     t1, p1, a1 = m.greedy(x)

@@ -213,3 +213,19 @@ def test_drop_easy_out_of_range_is_refused():
     r = subprocess.run([sys.executable, "scripts/train.py", *TINY, "--drop-easy", "1"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--drop-easy must be at least 0 and below 1, got 1.0" in r.stderr
+
+
+def test_train_context_builds_a_model_with_a_row_bilstm(tmp_path):
+    """--context H trains a new model with a RowContext of H units (saved in its config and weights);
+    with --restore it is refused (exit 2, pointing to widen.py) instead of being silently ignored."""
+    out = tmp_path / "saves"
+    run(["scripts/train.py", *TINY, "--data", "synth-digits", "--steps", "2", "--val-every", "2", "--context", "8",
+         "--out", str(out)])
+    model, _ = load_checkpoint(only_run(out) / "last.safetensors")
+    assert model.cfg.context == 8 and model.encoder.context.rnn.hidden_size == 8
+    assert model.encoder.context.proj.weight.abs().sum() > 0          # trained away from its zero start
+    for extra, msg in ((["--restore", str(only_run(out) / "last.safetensors")], "scripts/widen.py --context"),
+                       ([], "context must be an integer")):
+        bad = subprocess.run([sys.executable, "scripts/train.py", *TINY, "--context", "8" if extra else "-4", *extra],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr

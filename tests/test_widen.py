@@ -98,3 +98,44 @@ def test_widen_cli_writes_a_grown_checkpoint_and_never_overwrites(tmp_path):
     bad = subprocess.run(cmd[:4] + ["--widths", "8", "8", "8", "8", "--convs", "1", "1", "1", "1", "--force"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "only grows" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_added_context_starts_as_an_identity_and_learns():
+    """widen(..., context=H): a RowContext whose zero output projection leaves the features exactly the old
+    ones; after one optimizer step its BiLSTM gets gradients too (the projection no longer blocks them)."""
+    m = _trained_like()
+    g = widen(m, m.cfg.widths, m.cfg.convs, context=24)
+    assert g.cfg.context == 24 and g.encoder.context is not None
+    x = torch.randn(6, m.cfg.channels, m.cfg.img_h, m.cfg.img_w)
+    with torch.no_grad():
+        assert torch.equal(m.encode(x)[0], g.encode(x)[0])
+    g.train()
+    opt = torch.optim.SGD(g.parameters(), lr=0.1)
+    targets = g.tokenizer.encode(["123"] * 6)
+    for step in range(2):
+        opt.zero_grad()
+        g.loss(g(x, targets), targets).backward()
+        rnn_grad = sum(p.grad.abs().sum() for p in g.encoder.context.rnn.parameters())
+        assert g.encoder.context.proj.weight.grad.abs().sum() > 0
+        assert (rnn_grad > 0) == (step == 1)      # blocked by the zero projection only before the first step
+        opt.step()
+    with torch.no_grad():
+        assert not torch.equal(m.eval().encode(x)[0], g.eval().encode(x)[0])
+
+
+def test_a_second_context_is_refused():
+    g = widen(_trained_like(), (32, 64, 128, 192), (1, 1, 2, 1), context=8)
+    with pytest.raises(ValueError, match="already has a context"):
+        widen(g, g.cfg.widths, g.cfg.convs, context=8)
+
+
+def test_widen_cli_adds_a_context(tmp_path):
+    src = save_checkpoint(_trained_like(), tmp_path / "small.safetensors", {"steps": 3})
+    dst = tmp_path / "ctx.safetensors"
+    r = subprocess.run([sys.executable, "scripts/widen.py", str(src), str(dst), "--context", "16", "--check", "16",
+                        "--threads", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "context 0 -> 16" in r.stdout and "on 100.0% of 16" in r.stdout
+    model, _ = load_checkpoint(dst)
+    assert model.cfg.context == 16 and model.cfg.widths == (32, 64, 128, 192)
+    assert model.encoder.context.rnn.hidden_size == 16
