@@ -2,10 +2,12 @@
 
     rec = load_recognizer("words")          # or "digits", or a path to a .safetensors checkpoint
     preds = rec.read(images, beam_width=1)  # images: one or a list of PIL images, paths, bytes, arrays
+    preds = rec.read(images, views=5)       # unsure readings read again in turned copies (`ocr.views`)
 
 Each Prediction has text, confidence (product of the step probabilities, EOS included),
 char_confidences (one per character) and attention (steps, feat_h, feat_w): one map per
-decoding step, the last one being the step that emitted the end of text.
+decoding step, the last one being the step that emitted the end of text; `view` is the index of
+the view it was read from (0 = the image as given; `view_input` rebuilds that view's network input).
 """
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ from .config import TASKS, preset
 from .hardware import cpu_has_bf16
 from .model import Recognizer
 from .prediction import Prediction
-from .preprocess import InvalidImageError, preprocess
+from .preprocess import InvalidImageError, load_image, preprocess
 from .serving import ServingModel
 from .settings import shipped_model
 from .tokenizer import EOS
+from .views import VIEWS_BELOW, check_views, views as make_views
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -61,18 +64,28 @@ class TextRecognizer:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def prepare(self, images) -> torch.Tensor:
-        """images (one or a list) -> batch (N, C, H, W). Raises InvalidImageError naming the bad item."""
+    @staticmethod
+    def _items(images, action):
+        """action(item) for each of images (one or a list); InvalidImageError names the bad item."""
         items = images if isinstance(images, (list, tuple)) else [images]
         if not items:
             raise InvalidImageError("no images given")
-        xs = []
+        out = []
         for i, im in enumerate(items):
             try:
-                xs.append(preprocess(im, self.cfg))
+                out.append(action(im))
             except InvalidImageError as e:
                 raise InvalidImageError(f"image {i}: {e}" if len(items) > 1 else str(e)) from None
-        return torch.stack(xs)
+        return out
+
+    def prepare(self, images) -> torch.Tensor:
+        """images (one or a list) -> batch (N, C, H, W). Raises InvalidImageError naming the bad item."""
+        return torch.stack(self._items(images, lambda im: preprocess(im, self.cfg)))
+
+    def view_input(self, image, view: int) -> torch.Tensor:
+        """The network input (C, H, W) of one view of an image (`ocr.views`; 0 = as given): what a
+        prediction with that `view` was read from, e.g. to draw its attention over."""
+        return preprocess(make_views(load_image(image), view + 1)[view], self.cfg)
 
     def _prediction(self, toks, probs, attn) -> Prediction:
         toks, probs = toks.tolist(), probs.float().tolist()
@@ -87,9 +100,32 @@ class TextRecognizer:
             attention=attn[:steps].float().reshape(steps, fh, fw).cpu().numpy(),
         )
 
-    def read(self, images, beam_width: int = 1, batch_size: int = 32) -> list[Prediction]:
-        """Read one image or a list; returns one Prediction per image, in order."""
-        return self.read_prepared(self.prepare(images), beam_width, batch_size)
+    def read(self, images, beam_width: int = 1, batch_size: int = 32, views: int = 1,
+             below: float = VIEWS_BELOW) -> list[Prediction]:
+        """Read one image or a list; returns one Prediction per image, in order.
+
+        views > 1: an image read with a confidence below `below` is read again in views - 1 transformed
+        copies (`ocr.views`), and the most confident of its readings is kept (`Prediction.view` says
+        which); confident readings cost nothing more.
+        """
+        views = check_views(views)
+        if views == 1:
+            return self.read_prepared(self.prepare(images), beam_width, batch_size)
+        if not 0 <= below <= 1:
+            raise ValueError(f"below must be a confidence from 0 to 1, got {below!r}")
+        loaded = self._items(images, load_image)
+        preds = self.read_prepared(self.prepare(loaded), beam_width, batch_size)
+        unsure = [i for i, p in enumerate(preds) if p.confidence < below]
+        if not unsure:
+            return preds
+        extra = torch.stack([preprocess(v, self.cfg) for i in unsure for v in make_views(loaded[i], views)[1:]])
+        more = self.read_prepared(extra, beam_width, batch_size)
+        for j, i in enumerate(unsure):
+            group = [preds[i]] + more[j * (views - 1):(j + 1) * (views - 1)]
+            best = max(range(views), key=lambda v: group[v].confidence)  # ties: the earlier view
+            group[best].view = best
+            preds[i] = group[best]
+        return preds
 
     @torch.inference_mode()
     def read_prepared(self, batch: torch.Tensor, beam_width: int = 1, batch_size: int = 32) -> list[Prediction]:

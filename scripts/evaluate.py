@@ -40,10 +40,11 @@ from ocr.cli import recognizer_or_exit
 from ocr.datasets.specs import build_dataset, parse_spec
 from ocr.metrics import Scores
 from ocr.recognizer import PRECISIONS
+from ocr.views import MAX_VIEWS, VIEWS_BELOW, views as view_images
 
 
 def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot_dir=None, name="data",
-             errors=0):
+             errors=0, views=1):
     """-> (our scores, the baseline's or None, [(label, prediction)] of the first `errors` misreads)."""
     ours, theirs = Scores(), Scores()
     times, plotted, wrong = [], [], []
@@ -58,8 +59,10 @@ def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot
                 theirs.add("", label)
             continue
         t = time.perf_counter()
-        pred = rec.read(img, beam_width=beam_width)[0]
+        pred = rec.read(img, beam_width=beam_width, views=views)[0]
         times.append((time.perf_counter() - t) * 1000)
+        if pred.view:  # drawn over the view it was read from
+            img = view_images(img, pred.view + 1)[pred.view]
         if not ours.add(pred.text, label) and len(wrong) < errors:
             wrong.append((img, pred, label))
         if baseline:
@@ -91,6 +94,10 @@ def main(argv=None) -> int:
     p.add_argument("datasets", nargs="+", help="dataset specs (a bare path means folder:PATH)")
     p.add_argument("--limit", type=int, default=None, help="at most N samples per dataset (default all; synth: 1000)")
     p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
+    p.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1), metavar="N",
+                   help=f"test-time views (ocr.views; 1 to {MAX_VIEWS}, default 1): a reading less confident than "
+                        f"{VIEWS_BELOW} is read again turned -8 / +8 degrees, with a margin and trimmed (the first "
+                        f"N - 1 of these) and the most confident reading is kept")
     p.add_argument("--baseline", choices=("tesseract",), help="also read with this engine and compare")
     p.add_argument("--plot", type=int, default=0, metavar="N", help="attention GIFs + grid for N samples per dataset")
     p.add_argument("--errors", type=int, default=0, metavar="N",
@@ -118,12 +125,12 @@ def main(argv=None) -> int:
         if hasattr(ds, "report") and sum(ds.report.dropped.values()):
             print(f"{s}: labels {ds.report}")
         res, base, wrong = evaluate(rec, ds, limit, args.beam_width, baseline, args.plot, args.plot_dir, name=s,
-                                    errors=args.errors)
+                                    errors=args.errors, views=args.views)
         results[s] = {"ours": res, "baseline": base, "errors": wrong}
         if wrong:
             print(f"{s}: first {len(wrong)} misreads (label -> read), drawn in {args.plot_dir}/")
             print("  " + "  ".join(f"{t!r}->{r!r}" for t, r in wrong))
-    print(f"\nmodel: {rec.source}  beam width {args.beam_width}  encoder precision {rec.precision}")
+    print(f"\nmodel: {rec.source}  beam width {args.beam_width}  views {args.views}  encoder precision {rec.precision}")
     head = f"{'dataset':46} {'count':>6} {'acc':>7} {'exact':>7} {'1-NED':>7} {'ms/img':>7}"
     if baseline:
         head += f" | {'tess acc':>8} {'tess exact':>10} {'tess 1-NED':>10}"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -73,15 +74,30 @@ def test_recognize_returns_prediction_and_animation(svc, tmp_path):
     assert set(d.prediction.text) <= set("0123456789")
 
 
-def test_each_task_decodes_with_its_default_beam(svc, tmp_path, monkeypatch):
-    from webapp.service import DEFAULT_BEAM
-    widths = []
+def test_each_task_decodes_with_its_default_beam_and_views(svc, tmp_path, monkeypatch):
+    from webapp.service import DEFAULT_BEAM, DEFAULT_VIEWS
+    calls = []
     for task in ("words", "digits"):
         rec = svc.models.get(task)
-        real = rec.read_prepared
-        monkeypatch.setattr(rec, "read_prepared", lambda x, beam_width=1, _r=real, **kw: widths.append(beam_width) or _r(x, beam_width=beam_width, **kw))
+        monkeypatch.setattr(rec, "read", lambda *a, _r=rec.read, **kw: calls.append((kw["beam_width"], kw["views"]))
+                            or _r(*a, **kw))
         svc.recognize(_png(tmp_path), task)
-    assert widths == [DEFAULT_BEAM["words"], DEFAULT_BEAM["digits"]] == [5, 1]
+    assert calls == [(DEFAULT_BEAM["words"], DEFAULT_VIEWS["words"]), (DEFAULT_BEAM["digits"], DEFAULT_VIEWS["digits"])]
+    assert calls == [(5, 5), (1, 1)]
+
+
+def test_the_attention_is_drawn_over_the_view_that_was_read(svc, tmp_path, monkeypatch):
+    """A reading kept from a turned view (ocr.views) is shown over that view's network input, not the plain one."""
+    from webapp import service
+    rec = svc.models.get("words")
+    p = _png(tmp_path, "turned.png", (96, 30), seed=3)
+    real = rec.read(p)[0]
+    real.view = 2
+    monkeypatch.setattr(rec, "read", lambda *a, **kw: [real])
+    drawn = []
+    monkeypatch.setattr(service, "attention_frames", lambda x, *a, _f=service.attention_frames: drawn.append(x) or _f(x, *a))
+    svc.recognize(p, "words")
+    assert torch.equal(drawn[0], rec.view_input(p, 2)) and not torch.equal(drawn[0], rec.prepare(p)[0])
 
 
 def test_a_save_right_after_a_read_does_not_read_again(svc, tmp_path, monkeypatch):
@@ -94,13 +110,14 @@ def test_a_save_right_after_a_read_does_not_read_again(svc, tmp_path, monkeypatc
                         lambda x, *a, _f=service.attention_frames: prepares.append(type(x).__name__) or _f(x, *a))
     p = _png(tmp_path, "again.png", (96, 30), seed=7)
     shown = svc.recognize(p, "words").prediction
+    assert reads == [1] and prepares == ["Tensor"]
     sid, _ = svc.save(p, "words", "Again", "client-r")
-    assert reads == [] and prepares == ["Tensor"]  # the network input is drawn as it was read: not preprocessed twice
+    assert reads == [1]                            # the save used the reading just shown
     with svc.Session.begin() as s:
         assert s.get(Submission, sid).prediction == shown.text
     svc.save(p, "words", "Again", "client-r", box=(0, 0, 60, 30))   # a region never read: read now
     svc.save(_png(tmp_path, "other.png", (96, 30), seed=8), "words", "Other", "client-r")
-    assert reads == [1, 1]
+    assert reads == [1, 1, 1]
 
 
 def _bad_inputs(tmp_path):

@@ -1,0 +1,94 @@
+"""Test-time views (ocr.views, TextRecognizer.read(..., views=n)): what the views are, and that the kept
+reading is the most confident one of exactly the views that were read."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from ocr.recognizer import load_recognizer
+from ocr.views import MAX_VIEWS, VIEWS, check_views, views
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "data" / "examples"
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return load_recognizer("words")
+
+
+def _word(mode: str = "RGB") -> Image.Image:
+    img = Image.new(mode, (120, 40), (200, 220, 240) if mode == "RGB" else 230)
+    ImageDraw.Draw(img).rectangle([20, 12, 100, 28], fill=(10, 10, 10) if mode == "RGB" else 10)
+    return img
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_views_are_the_image_then_turned_margined_and_trimmed_copies(mode):
+    img = _word(mode)
+    vs = views(img, MAX_VIEWS)
+    assert len(vs) == MAX_VIEWS == len(VIEWS) and vs[0] is img
+    assert [v.mode for v in vs] == [mode] * MAX_VIEWS
+    assert vs[1].size == vs[2].size == img.size                      # turned in place
+    assert vs[3].size == (120 + 2 * 18, 40 + 2 * 6)                  # 15 % margin of edge colour
+    assert vs[4].size == (120 - 2 * 6, 40 - 2 * 2)                   # 5 % trimmed
+    background = np.asarray(img)[0, 0]
+    for v in vs[1:4]:                                                # corners filled like the background, not black
+        assert np.abs(np.asarray(v)[0, 0].astype(int) - background).max() <= 1
+    assert not np.array_equal(np.asarray(vs[1]), np.asarray(vs[2]))  # -8 and +8 degrees differ
+    assert len(views(img, 2)) == 2
+
+
+@pytest.mark.parametrize("bad", [0, MAX_VIEWS + 1, True, 2.5, "3"])
+def test_a_bad_number_of_views_is_refused(bad, rec):
+    with pytest.raises(ValueError, match="views must be an integer"):
+        check_views(bad)
+    with pytest.raises(ValueError, match="views must be an integer"):
+        rec.read(_word(), views=bad)
+
+
+def test_views_keep_the_most_confident_reading_of_the_unsure_images(rec):
+    images = sorted(EXAMPLES.glob("words_*.png"))[:3] + [_word()]
+    plain = rec.read(images)
+    every = rec.read(images, views=3, below=1.0)        # every image is unsure: all three views read
+    for item, p, best in zip(images, plain, every):
+        copies = views(item if isinstance(item, Image.Image) else Image.open(item).convert("RGB"), 3)
+        singles = rec.read(copies)
+        top = max(range(3), key=lambda v: singles[v].confidence)
+        assert best.view == top and best.text == singles[top].text
+        assert best.confidence == pytest.approx(max(s.confidence for s in singles), abs=1e-6)
+        assert best.confidence >= p.confidence - 1e-6
+        assert torch.equal(rec.view_input(item, best.view), rec.prepare(copies[best.view])[0])
+    # a threshold no reading is under: nothing is read again, the readings are the plain ones
+    none = rec.read(images, views=3, below=0.0)
+    assert [(p.text, p.view) for p in none] == [(p.text, 0) for p in plain]
+    # only readings under the threshold are read again
+    cut = sorted(p.confidence for p in plain)[1] + 1e-9
+    some = rec.read(images, views=3, below=cut)
+    for p, b, s in zip(plain, every, some):
+        assert (s.text, s.view) == ((b.text, b.view) if p.confidence < cut else (p.text, 0))
+
+
+def test_views_need_a_threshold_between_0_and_1(rec):
+    with pytest.raises(ValueError, match="below must be a confidence"):
+        rec.read(_word(), views=2, below=1.5)
+
+
+def test_evaluate_cli_reads_with_views(tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    rows = []
+    for i, path in enumerate(sorted(EXAMPLES.glob("words_*.png"))[:3]):
+        Image.open(path).save(folder / f"{i}.png")
+        rows.append(f"{i}.png\t{path.stem.split('_')[-1]}\n")
+    (folder / "labels.tsv").write_text("".join(rows))
+    cmd = [sys.executable, "scripts/evaluate.py", "words", f"folder:{folder}", "--threads", "1"]
+    r = subprocess.run(cmd + ["--views", "5"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "views 5" in r.stdout
+    bad = subprocess.run(cmd + ["--views", str(MAX_VIEWS + 1)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--views" in bad.stderr and "Traceback" not in bad.stderr
