@@ -4,10 +4,11 @@
     python scripts/error_breakdown.py words folder:../shared/data/real/dev/iiit5k_test \\
         folder:../shared/data/real/dev/svt_test --out docs/words_error_breakdown.png
 
-Each image is read greedily (or --beam-width N) and scored with the standard protocol. The bins:
-crop height in pixels, label length, the label's case (all-caps, title, lower, mixed, no letters),
-and whether the lower-cased label is in the engine's lexicon (data/lexicon.txt). One panel per bin
-kind, one bar per bin with its accuracy and count, every dataset pooled; the table is also printed.
+Each image is read greedily (or --beam-width N, and --views N) and scored with the standard
+protocol. The bins: crop height in pixels, label length, the label's case (all-caps, title, lower,
+mixed, no letters), and whether the lower-cased label is in the engine's lexicon (data/lexicon.txt).
+One panel per bin kind, one bar per bin with its accuracy and count, every dataset pooled; the
+table is also printed.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ocr.cli import recognizer_or_exit
 from ocr.datasets.specs import build_dataset, parse_spec
 from ocr.metrics import standard
 from ocr.synth import load_lexicon
+from ocr.views import MAX_VIEWS
 
 HEIGHTS = (0, 16, 24, 32, 48, 64, 10 ** 9)
 
@@ -58,6 +60,8 @@ def main(argv=None) -> int:
     p.add_argument("datasets", nargs="+")
     p.add_argument("--out", type=Path, default=Path("docs/words_error_breakdown.png"))
     p.add_argument("--beam-width", type=int, default=1)
+    p.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1), metavar="N",
+                   help="test-time views as in evaluate.py (ocr.views; default 1: the crop as given)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -70,7 +74,7 @@ def main(argv=None) -> int:
             src, label = ds[i]
             try:
                 img = load_image(src)
-                text = rec.read(img, beam_width=args.beam_width)[0].text
+                text = rec.read(img, beam_width=args.beam_width, views=args.views)[0].text
             except InvalidImageError:
                 continue
             right = standard(text) == standard(label)
