@@ -83,7 +83,7 @@ def test_each_task_decodes_with_its_default_beam_and_views(svc, tmp_path, monkey
                             or _r(*a, **kw))
         svc.recognize(_png(tmp_path), task)
     assert calls == [(DEFAULT_BEAM["words"], DEFAULT_VIEWS["words"]), (DEFAULT_BEAM["digits"], DEFAULT_VIEWS["digits"])]
-    assert calls == [(5, 5), (1, 1)]
+    assert calls == [(5, 5), (1, 5)]
 
 
 def test_the_attention_is_drawn_over_the_view_that_was_read(svc, tmp_path, monkeypatch):
