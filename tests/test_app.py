@@ -3,7 +3,6 @@ import io
 import json
 import os
 import socket
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
