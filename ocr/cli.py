@@ -21,6 +21,16 @@ def recognizer_or_exit(name_or_path: str, precision: str = "fp32") -> TextRecogn
         raise SystemExit(f"error: {e}") from None
 
 
+def add_views_option(p: argparse.ArgumentParser, help: str | None = None) -> None:
+    """--views N (test-time views, `ocr.views`), for the scripts that read images."""
+    from .views import MAX_VIEWS, VIEWS_BELOW
+
+    p.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1), metavar="N",
+                   help=help or f"test-time views (ocr.views; 1 to {MAX_VIEWS}, default 1): a reading less confident "
+                                f"than {VIEWS_BELOW} is read again turned -8 / +8 degrees, with a margin and trimmed "
+                                f"(the first N - 1 of these) and the most confident reading is kept")
+
+
 def add_font_options(p: argparse.ArgumentParser) -> None:
     """--add-fonts DIR... and --add-fonts-rate, for the scripts that render words."""
     p.add_argument("--add-fonts", nargs="+", metavar="DIR", default=[],

@@ -26,7 +26,7 @@ from .preprocess import InvalidImageError, load_image, preprocess
 from .serving import ServingModel
 from .settings import shipped_model
 from .tokenizer import EOS
-from .views import VIEWS_BELOW, check_views, views as make_views
+from .views import VIEWS_BELOW, check_views, view_of, views as make_views
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -85,7 +85,7 @@ class TextRecognizer:
     def view_input(self, image, view: int) -> torch.Tensor:
         """The network input (C, H, W) of one view of an image (`ocr.views`; 0 = as given): what a
         prediction with that `view` was read from, e.g. to draw its attention over."""
-        return preprocess(make_views(load_image(image), view + 1)[view], self.cfg)
+        return preprocess(view_of(load_image(image), view), self.cfg)
 
     def _prediction(self, toks, probs, attn) -> Prediction:
         toks, probs = toks.tolist(), probs.float().tolist()

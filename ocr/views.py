@@ -1,6 +1,7 @@
 """Test-time views of a crop: read a few transformed copies, keep the most confident reading.
 
     views(img, n) -> [img, view 1, ..., view n-1]   (PIL images, the first is `img` itself)
+    view_of(img, k) -> view k alone
 
 A crop is read as it is and, with n > 1, also turned by -8 and +8 degrees, with a 15 % edge-coloured
 margin, and with 5 % trimmed from each side (`VIEWS`, in this order; n takes the first n). Every view
@@ -68,6 +69,11 @@ def check_views(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_VIEWS:
         raise ValueError(f"views must be an integer from 1 to {MAX_VIEWS}, got {n!r}")
     return int(n)
+
+
+def view_of(img: Image.Image, k: int) -> Image.Image:
+    """View k of a loaded image (0: the image itself), without making the views before it."""
+    return VIEWS[check_views(k + 1) - 1][1](img)
 
 
 def views(img: Image.Image, n: int) -> list[Image.Image]:

@@ -27,10 +27,10 @@ import time
 import torch
 
 from ocr import TextRecognizer, load_recognizer
+from ocr.cli import add_views_option
 from ocr.settings import data_dir
 from ocr.model import Recognizer
 from ocr.synth import DigitSynth, WordSynth
-from ocr.views import MAX_VIEWS
 
 
 def samples(rec, n):
@@ -142,8 +142,8 @@ def main(argv=None) -> int:
                    help="dataset spec of real word images for --baseline (default: the shipped word examples), "
                         "e.g. folder:../shared/data/real/dev/iiit5k_test")
     p.add_argument("--count", type=int, default=300, help="images for --baseline (default 300)")
-    p.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1), metavar="N",
-                   help="with --baseline, also time the bf16 reader with N test-time views (ocr.views; default 1: not)")
+    add_views_option(p, help="with --baseline, also time the bf16 reader with N test-time views (ocr.views; "
+                             "default 1: not)")
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     if args.baseline:

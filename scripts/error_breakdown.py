@@ -21,11 +21,10 @@ import torch
 from tqdm import tqdm
 
 from ocr import InvalidImageError, load_image
-from ocr.cli import recognizer_or_exit
+from ocr.cli import add_views_option, recognizer_or_exit
 from ocr.datasets.specs import build_dataset, parse_spec
 from ocr.metrics import standard
 from ocr.synth import load_lexicon
-from ocr.views import MAX_VIEWS
 
 HEIGHTS = (0, 16, 24, 32, 48, 64, 10 ** 9)
 
@@ -60,8 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("datasets", nargs="+")
     p.add_argument("--out", type=Path, default=Path("docs/words_error_breakdown.png"))
     p.add_argument("--beam-width", type=int, default=1)
-    p.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1), metavar="N",
-                   help="test-time views as in evaluate.py (ocr.views; default 1: the crop as given)")
+    add_views_option(p)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -36,11 +36,11 @@ from tqdm import tqdm
 
 from ocr import InvalidImageError, load_image
 from ocr.baselines import Tesseract
-from ocr.cli import recognizer_or_exit
+from ocr.cli import add_views_option, recognizer_or_exit
 from ocr.datasets.specs import build_dataset, parse_spec
 from ocr.metrics import Scores
 from ocr.recognizer import PRECISIONS
-from ocr.views import MAX_VIEWS, VIEWS_BELOW, views as view_images
+from ocr.views import view_of
 
 
 def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot_dir=None, name="data",
@@ -62,7 +62,7 @@ def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot
         pred = rec.read(img, beam_width=beam_width, views=views)[0]
         times.append((time.perf_counter() - t) * 1000)
         if pred.view:  # drawn over the view it was read from
-            img = view_images(img, pred.view + 1)[pred.view]
+            img = view_of(img, pred.view)
         if not ours.add(pred.text, label) and len(wrong) < errors:
             wrong.append((img, pred, label))
         if baseline:
@@ -94,10 +94,7 @@ def main(argv=None) -> int:
     p.add_argument("datasets", nargs="+", help="dataset specs (a bare path means folder:PATH)")
     p.add_argument("--limit", type=int, default=None, help="at most N samples per dataset (default all; synth: 1000)")
     p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
-    p.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1), metavar="N",
-                   help=f"test-time views (ocr.views; 1 to {MAX_VIEWS}, default 1): a reading less confident than "
-                        f"{VIEWS_BELOW} is read again turned -8 / +8 degrees, with a margin and trimmed (the first "
-                        f"N - 1 of these) and the most confident reading is kept")
+    add_views_option(p)
     p.add_argument("--baseline", choices=("tesseract",), help="also read with this engine and compare")
     p.add_argument("--plot", type=int, default=0, metavar="N", help="attention GIFs + grid for N samples per dataset")
     p.add_argument("--errors", type=int, default=0, metavar="N",
