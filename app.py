@@ -97,9 +97,10 @@ def _task(value: str) -> str:
 
 
 # Measured with scripts/evaluate.py on the dev sets (data/models/words.md has the commands); standard protocol.
-# Ours as this page reads: the words model, bf16 encoder on AMX CPUs, beam 5 and 5 test-time views (greedy, one view: 80.1 / 76.5).
-ACCURACY = {"IIIT5K": {"ours (beam 5, 5 views)": 83.4, "Tesseract 5": 70.0},
-            "SVT": {"ours (beam 5, 5 views)": 78.2, "Tesseract 5": 62.8}}
+# Ours as this page reads: the words model, bf16 encoder on AMX CPUs, beam 5 and 5 test-time views (greedy, one view: 81.7 / 77.4;
+# data/models/words.md, stop 24).
+ACCURACY = {"IIIT5K": {"ours (beam 5, 5 views)": 84.6, "Tesseract 5": 70.0},
+            "SVT": {"ours (beam 5, 5 views)": 79.3, "Tesseract 5": 62.8}}
 
 
 def accuracy_chart() -> Image.Image:
