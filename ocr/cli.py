@@ -23,12 +23,13 @@ def recognizer_or_exit(name_or_path: str, precision: str = "fp32") -> TextRecogn
 
 def add_views_option(p: argparse.ArgumentParser, help: str | None = None) -> None:
     """--views N (test-time views, `ocr.views`), for the scripts that read images."""
-    from .views import MAX_VIEWS, VIEWS_BELOW
+    from .views import MAX_VIEWS, VIEWS, VIEWS_BELOW
 
+    others = ", ".join(name for name, _ in VIEWS[1:]).replace("%", "%%")  # argparse formats help with %
     p.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1), metavar="N",
                    help=help or f"test-time views (ocr.views; 1 to {MAX_VIEWS}, default 1): a reading less confident "
-                                f"than {VIEWS_BELOW} is read again turned -8 / +8 degrees, with a margin and trimmed "
-                                f"(the first N - 1 of these) and the most confident reading is kept")
+                                f"than {VIEWS_BELOW} is read again in the first N - 1 of: {others}; the most "
+                                f"confident reading is kept")
 
 
 def add_font_options(p: argparse.ArgumentParser) -> None:
