@@ -10,6 +10,7 @@ would cut them (`<task>_<n>_<text>.png`; house numbers with the SVHN protocol's 
 """
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 from pathlib import Path
@@ -72,7 +73,8 @@ def photo_crop(task, text, name, plate, ink, angle, seed) -> Image.Image:
     return img.crop((int(x0 - mx), int(y0 - my), int(x1 + mx), int(y1 + my)))
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     n = 0
     for task, crops in CROPS.items():
