@@ -58,6 +58,7 @@ class TrainOptions:
     drop_easy: float = 0.0         # >0: leave this fraction of each batch, the samples with the lowest
                                    # decoder loss (already read well), out of the decoder's loss
     augment: str = "default"       # strength of the real-image augmentation (ocr.augment.AUGMENTS)
+    label_smoothing: float = 0.0   # >0: label smoothing of the decoder's cross-entropy (e.g. 0.1)
 
 
 @dataclass
@@ -282,12 +283,13 @@ class _Keeper:
                            [(a, self.run / n) for a, n in self.state.best], self.state.step)
 
 
-def _decoder_loss(core: Recognizer, logits: torch.Tensor, targets: torch.Tensor, drop_easy: float) -> torch.Tensor:
-    """The attention decoder's loss: the token mean over the batch, or with drop_easy > 0 over the
-    hardest ceil((1 - drop_easy) * N) samples (highest per-token loss) only."""
+def _decoder_loss(core: Recognizer, logits: torch.Tensor, targets: torch.Tensor, drop_easy: float,
+                  smoothing: float = 0.0) -> torch.Tensor:
+    """The attention decoder's loss (label-smoothed by `smoothing`): the token mean over the batch, or
+    with drop_easy > 0 over the hardest ceil((1 - drop_easy) * N) samples (highest per-token loss) only."""
     if drop_easy <= 0:
-        return core.loss(logits, targets)
-    losses, counts = core.sample_losses(logits, targets)
+        return core.loss(logits, targets, smoothing)
+    losses, counts = core.sample_losses(logits, targets, smoothing)
     keep = max(1, math.ceil((1 - drop_easy) * len(losses)))
     hard = torch.topk((losses / counts.clamp(min=1)).detach(), keep).indices
     return losses[hard].sum() / counts[hard].sum().clamp(min=1)
@@ -305,7 +307,7 @@ def _step(model, core: Recognizer, head: "CTCHead | None", optimizer, xs, ys, lr
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(xs, targets)   # model may be a DDP wrapper, of core or of _WithCTC
         logits, ctc_logits = out if head is not None else (out, None)
-        loss = _decoder_loss(core, logits, targets, opt.drop_easy)
+        loss = _decoder_loss(core, logits, targets, opt.drop_easy, opt.label_smoothing)
         if head is not None:
             loss = loss + opt.ctc * head.loss(ctc_logits, targets, [len(y) for y in ys])
     optimizer.zero_grad(set_to_none=True)
@@ -344,6 +346,8 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     steps. -> TrainResult (the run folder, the last and the best checkpoints)."""
     if not 0 <= opt.drop_easy < 1:
         raise ValueError(f"drop_easy must be in [0, 1), got {opt.drop_easy}")
+    if not 0 <= opt.label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {opt.label_smoothing}")
     rank, local_rank, world = dist_info()
     if world > 1 and not distributed.is_initialized():
         distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

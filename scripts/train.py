@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-easy", type=float, default=0.0, metavar="F",
                    help="leave the fraction F of each batch that the decoder already reads best (lowest loss per "
                         "token) out of its loss, e.g. 0.3; 0 = off (the CTC loss, if any, still sees every sample)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                   help="label smoothing of the attention decoder's loss: the target keeps 1 - E of its probability "
+                        "and E is spread over all classes, e.g. 0.1; 0 = off")
     p.add_argument("--augment", choices=AUGMENTS, default="default",
                    help="strength of the augmentation of real images (synthetic data gets none): default, or "
                         "strong (rotation to 12 degrees, more shear, warping and colour change)")
@@ -76,6 +79,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.drop_easy < 1:
         parser.error(f"--drop-easy must be at least 0 and below 1, got {args.drop_easy}")
+    if not 0 <= args.label_smoothing < 1:
+        parser.error(f"--label-smoothing must be at least 0 and below 1, got {args.label_smoothing}")
     if args.restore:
         if args.context:
             parser.error("--context builds a new model; add a context to a trained one with scripts/widen.py --context")
@@ -106,9 +111,11 @@ def main(argv=None) -> int:
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
                        max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, ema=args.ema, ctc=args.ctc,
-                       stop_at=args.stop_at, drop_easy=args.drop_easy, augment=args.augment)
+                       stop_at=args.stop_at, drop_easy=args.drop_easy, augment=args.augment,
+                       label_smoothing=args.label_smoothing)
     meta = {"data": [str(s) for s in specs], "val": list(vals)} | ({"aux_ctc": args.ctc} if args.ctc else {}) \
         | ({"drop_easy": args.drop_easy} if args.drop_easy else {}) \
+        | ({"label_smoothing": args.label_smoothing} if args.label_smoothing else {}) \
         | ({"augment": args.augment} if args.augment != "default" else {})
     result = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
     if dist_info()[0] == 0:

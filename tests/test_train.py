@@ -229,3 +229,32 @@ def test_train_context_builds_a_model_with_a_row_bilstm(tmp_path):
         bad = subprocess.run([sys.executable, "scripts/train.py", *TINY, "--context", "8" if extra else "-4", *extra],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_label_smoothing_spreads_the_target_over_all_classes():
+    """With smoothing e, a reading that puts all its probability on the right character still costs
+    e * (K - 1) / K * margin per token (K classes): the model is kept from growing over-confident.
+    The per-sample losses of drop_easy are smoothed the same way."""
+    from ocr.trainer import _decoder_loss
+    model = Recognizer(preset("digits"))
+    targets = model.tokenizer.encode(["12", "3"])
+    k, margin = len(model.tokenizer), 20.0
+    logits = torch.zeros(2, targets.shape[1], k)
+    real = targets.masked_fill(targets == model.tokenizer.pad, 0)     # padding positions: any class, ignored
+    logits.scatter_(2, real.unsqueeze(2), margin)                     # all the mass on the target
+    assert _decoder_loss(model, logits, targets, 0.0, 0.0) < 1e-6
+    smoothed = _decoder_loss(model, logits, targets, 0.0, 0.1)
+    assert smoothed == pytest.approx(0.1 * (k - 1) / k * margin, rel=1e-3)
+    losses, counts = model.sample_losses(logits, targets, 0.1)
+    assert torch.allclose(losses.sum() / counts.sum(), smoothed)
+
+
+def test_label_smoothing_is_recorded_and_out_of_range_is_refused(tmp_path):
+    out = tmp_path / "saves"
+    run(["scripts/train.py", *TINY, "--data", "synth-digits", "--steps", "2", "--val-every", "2",
+         "--label-smoothing", "0.1", "--out", str(out)])
+    _, meta = load_checkpoint(only_run(out) / "last.safetensors")
+    assert meta["label_smoothing"] == 0.1
+    bad = subprocess.run([sys.executable, "scripts/train.py", *TINY, "--label-smoothing", "1"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--label-smoothing must be at least 0 and below 1, got 1.0" in bad.stderr
