@@ -344,10 +344,9 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
           restore: str | None = None, meta: dict | None = None) -> TrainResult:
     """Train on (image, label) `datasets` mixed by `weights`; validate on `val_sets` every opt.val_every
     steps. -> TrainResult (the run folder, the last and the best checkpoints)."""
-    if not 0 <= opt.drop_easy < 1:
-        raise ValueError(f"drop_easy must be in [0, 1), got {opt.drop_easy}")
-    if not 0 <= opt.label_smoothing < 1:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {opt.label_smoothing}")
+    for name in ("drop_easy", "label_smoothing"):
+        if not 0 <= getattr(opt, name) < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {getattr(opt, name)}")
     rank, local_rank, world = dist_info()
     if world > 1 and not distributed.is_initialized():
         distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

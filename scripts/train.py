@@ -77,10 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not 0 <= args.drop_easy < 1:
-        parser.error(f"--drop-easy must be at least 0 and below 1, got {args.drop_easy}")
-    if not 0 <= args.label_smoothing < 1:
-        parser.error(f"--label-smoothing must be at least 0 and below 1, got {args.label_smoothing}")
+    for name in ("drop_easy", "label_smoothing"):   # fractions of a batch / of a target's probability
+        if not 0 <= getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 0 and below 1, got {getattr(args, name)}")
     if args.restore:
         if args.context:
             parser.error("--context builds a new model; add a context to a trained one with scripts/widen.py --context")
