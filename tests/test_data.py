@@ -200,7 +200,7 @@ def test_synth_words_uses_the_shipped_engine_unless_told():
     assert build_dataset("synth-words", WORDS).engine == "v2"
     assert build_dataset("synth-words:0.3@v1", WORDS).engine == "v1"
     assert build_dataset("synth-words@v3", WORDS).engine == "v3"
-    with pytest.raises(ValueError, match="unknown word engine 'v9' in synth-words@v9; one of v1, v2, v3"):
+    with pytest.raises(ValueError, match="unknown word engine 'v9' in synth-words@v9; one of v1, v2, v3, v4"):
         build_dataset("synth-words@v9", WORDS)
 
 
@@ -413,3 +413,33 @@ def test_circular_arc_bends_the_line_and_v3_is_v2_plus_it():
         assert ta == tb == t2 and np.array_equal(np.asarray(ia), np.asarray(ib))
         differ += not np.array_equal(np.asarray(ia), np.asarray(i2))
     assert differ >= 3     # about 15 % of the v3 words are bent (the rest of such a sample's draws shift too)
+
+
+def test_v4_draws_frequent_words_like_real_signs(tmp_path):
+    """v4 is deterministic, and its words are common English words far more often than v2's uniform lexicon
+    draws (the list's top 1,000 words: about 26 % of its letter-only texts against about 1 %); a broken
+    frequency file is refused with its line."""
+    import random
+    import re
+    from ocr.synth import WordSynth, frequent_words
+    words, cum = frequent_words()
+    assert words[:3] == ["the", "to", "and"] and len(words) > 40_000 and cum == sorted(cum)
+    top = set(words[:1000])
+
+    def share(engine):
+        ws = WordSynth(WORDS.charset, seed=3, engine=engine)
+        texts = [ws.sample_text(random.Random(i)) for i in range(3000)]
+        letters = [re.sub("[^a-z]", "", t.lower()) for t in texts if not re.search("[0-9]", t)]
+        return sum(w in top for w in letters) / len(letters), texts
+
+    v4, texts = share("v4")
+    v2, _ = share("v2")
+    assert v4 > 0.15 and v2 < 0.05
+    assert texts == share("v4")[1]
+    ws = WordSynth(WORDS.charset, seed=3, engine="v4")
+    (a, ta), (b, tb) = ws[7], WordSynth(WORDS.charset, seed=3, engine="v4")[7]
+    assert ta == tb and np.array_equal(np.asarray(a), np.asarray(b))
+    bad = tmp_path / "freq.tsv"
+    bad.write_text("the\t7.7\nbroken line\n")
+    with pytest.raises(ValueError, match="freq.tsv:2: expected 'word<TAB>zipf frequency'"):
+        frequent_words(str(bad))

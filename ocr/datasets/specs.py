@@ -3,7 +3,7 @@
 A spec on the command line is `kind[:PATH][:WEIGHT][@SPLIT]`:
 
     synth-words[:WEIGHT][@ENGINE] synthetic words (ocr.synth.WordSynth), engine v2 (the shipped
-                                  models') unless @v1 or @v3 is given
+                                  models') unless @v1, @v3 or @v4 is given
     synth-digits[:WEIGHT]         synthetic house numbers (ocr.synth.DigitSynth)
     folder:PATH[:WEIGHT]          PATH/labels.tsv with lines `relative/path<TAB>label`
     tight:PATH[:WEIGHT]           the same, images cut tight around the text (ocr.datasets.tight)
