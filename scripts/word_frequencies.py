@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 
@@ -32,7 +33,6 @@ def main(argv=None) -> int:
     words = [w for w in wordfreq.top_n_list("en", args.top) if re.fullmatch("[a-z]+", w)]
     lines = [f"{w}\t{wordfreq.zipf_frequency(w, 'en'):.2f}" for w in words]
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from importlib.metadata import version
     print(f"{args.out}: {len(lines)} words (wordfreq {version('wordfreq')})")
     return 0
 
