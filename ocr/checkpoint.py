@@ -121,3 +121,25 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[Recogn
         raise CheckpointError(f"{path}: shape mismatch for {bad[:5]}")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()}, strict=True)
     return model.eval(), meta
+
+
+def average_checkpoints(paths: list[str | Path]) -> tuple[Recognizer, dict]:
+    """Uniform mean of the weights of checkpoints of one config (e.g. the kept steps of one run).
+
+    -> (averaged model in eval mode, the first checkpoint's meta). Floating tensors (weights and
+    BatchNorm running statistics) are averaged in fp32; integer buffers (BatchNorm's batch counter)
+    are taken from the first. Raises CheckpointError if a file cannot be loaded, fewer than two are
+    given, or their configs differ.
+    """
+    if len(paths) < 2:
+        raise CheckpointError(f"averaging needs at least two checkpoints, got {len(paths)}")
+    loaded = [load_checkpoint(p) for p in paths]
+    (first, meta), rest = loaded[0], [m for m, _ in loaded[1:]]
+    for path, m in zip(paths[1:], rest):
+        if m.cfg != first.cfg:
+            raise CheckpointError(f"{path} has a different config from {paths[0]}: only one model's checkpoints can be averaged")
+    states = [first.state_dict()] + [m.state_dict() for m in rest]
+    mean = {k: torch.stack([s[k].float() for s in states]).mean(0) if v.is_floating_point() else v
+            for k, v in states[0].items()}
+    first.load_state_dict(mean, strict=True)
+    return first.eval(), meta

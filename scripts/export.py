@@ -37,11 +37,11 @@ def agreement(a: TextRecognizer, b: TextRecognizer, n: int, seed: int = 31_337) 
     return same / n
 
 
-def add_checked_write_options(p: argparse.ArgumentParser, what: str) -> None:
+def add_checked_write_options(p: argparse.ArgumentParser, what: str, min_agree: float = 0.98) -> None:
     """--check, --min-agree, --force, --threads: shared by the scripts that write a checked checkpoint."""
     p.add_argument("--check", type=int, default=256, metavar="N",
                    help=f"synthetic samples read by both {what} to compare (default 256; 0 skips)")
-    p.add_argument("--min-agree", type=float, default=0.98, help="fail below this agreement (default 0.98)")
+    p.add_argument("--min-agree", type=float, default=min_agree, help=f"fail below this agreement (default {min_agree})")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--threads", type=int, default=2)
 
