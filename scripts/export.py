@@ -31,7 +31,7 @@ def agreement(a: TextRecognizer, b: TextRecognizer, n: int, seed: int = 31_337) 
     """Fraction of `n` synthetic samples of the task on which the two recognizers read the same text."""
     synth = DigitSynth(seed=seed) if a.cfg.name == "digits" else WordSynth(a.cfg.charset, seed=seed)
     same = 0
-    for start in tqdm(range(0, n, 32), desc="checking the export", unit="batch", leave=False):
+    for start in tqdm(range(0, n, 32), desc="comparing readings", unit="batch", leave=False):
         images = [synth[i][0] for i in range(start, min(n, start + 32))]
         same += sum(p.text == q.text for p, q in zip(a.read(images), b.read(images)))
     return same / n
