@@ -25,7 +25,7 @@ from ocr import CheckpointError, TextRecognizer, load_checkpoint
 from ocr.checkpoint import average_checkpoints, save_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export import add_checked_write_options, agreement, refuse_overwrite  # noqa: E402  (checked as an export)
+from export import add_checked_write_options, agrees_enough, refuse_overwrite  # noqa: E402  (checked as an export)
 
 
 def main(argv=None) -> int:
@@ -47,12 +47,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"averaged {len(args.checkpoints)} checkpoints of one config ({model.cfg.name})")
-    if args.check:
-        agree = agreement(TextRecognizer(first), TextRecognizer(model), args.check)
-        print(f"the average reads as {args.checkpoints[0].name} on {agree:.1%} of {args.check} synthetic samples")
-        if agree < args.min_agree:
-            print(f"error: agreement below --min-agree {args.min_agree:.0%}; nothing written", file=sys.stderr)
-            return 1
+    if args.check and not agrees_enough(args, TextRecognizer(first), TextRecognizer(model),
+                                        f"the average reads as {args.checkpoints[0].name}"):
+        return 1
     save_checkpoint(model, args.out, {"averaged": [str(c) for c in args.checkpoints],
                                       "parent": str(args.checkpoints[0]),
                                       **{k: meta.get(k) for k in ("data", "steps", "images_seen")}})

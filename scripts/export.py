@@ -37,6 +37,17 @@ def agreement(a: TextRecognizer, b: TextRecognizer, n: int, seed: int = 31_337) 
     return same / n
 
 
+def agrees_enough(args, a: TextRecognizer, b: TextRecognizer, what: str, hint: str = "") -> bool:
+    """Compare two recognizers on args.check synthetic samples; print the agreement ('<what> on X% of N
+    synthetic samples'), and False (after saying why on stderr) below args.min_agree."""
+    agree = agreement(a, b, args.check)
+    print(f"{what} on {agree:.1%} of {args.check} synthetic samples")
+    if agree < args.min_agree:
+        print(f"error: agreement below --min-agree {args.min_agree:.0%}; nothing written{hint}", file=sys.stderr)
+        return False
+    return True
+
+
 def add_checked_write_options(p: argparse.ArgumentParser, what: str, min_agree: float = 0.98) -> None:
     """--check, --min-agree, --force, --threads: shared by the scripts that write a checked checkpoint."""
     p.add_argument("--check", type=int, default=256, metavar="N",
@@ -76,11 +87,9 @@ def main(argv=None) -> int:
     tmp = args.out.with_name(args.out.name + ".export")
     save_checkpoint(model, tmp, meta, dtype=DTYPES[args.dtype])
     if args.check:
-        agree = agreement(TextRecognizer(model, meta), load_recognizer(tmp), args.check)
-        print(f"{args.dtype} export reads the same as the source on {agree:.1%} of {args.check} synthetic samples")
-        if agree < args.min_agree:
+        if not agrees_enough(args, TextRecognizer(model, meta), load_recognizer(tmp),
+                             f"{args.dtype} export reads the same as the source", " (try --dtype fp32)"):
             tmp.unlink()
-            print(f"error: below --min-agree {args.min_agree:.0%}; nothing written (try --dtype fp32)", file=sys.stderr)
             return 1
     tmp.replace(args.out)
     mb = args.out.stat().st_size / 1e6

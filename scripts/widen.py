@@ -26,7 +26,7 @@ from ocr.checkpoint import save_checkpoint
 from ocr.widen import widen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export import add_checked_write_options, agreement, refuse_overwrite  # noqa: E402  (checked as an export)
+from export import add_checked_write_options, agrees_enough, refuse_overwrite  # noqa: E402  (checked as an export)
 
 
 def main(argv=None) -> int:
@@ -52,12 +52,9 @@ def main(argv=None) -> int:
     old_n, new_n = (sum(p.numel() for p in m.parameters()) for m in (model, grown))
     print(f"encoder widths {model.cfg.widths} -> {grown.cfg.widths}, convs {model.cfg.convs} -> {grown.cfg.convs}; "
           f"context {model.cfg.context} -> {grown.cfg.context}; parameters {old_n / 1e6:.2f} M -> {new_n / 1e6:.2f} M")
-    if args.check:
-        agree = agreement(TextRecognizer(model), TextRecognizer(grown), args.check)
-        print(f"the grown model reads the same text as the old one on {agree:.1%} of {args.check} synthetic samples")
-        if agree < args.min_agree:
-            print(f"error: agreement below --min-agree {args.min_agree:.0%}; nothing written", file=sys.stderr)
-            return 1
+    if args.check and not agrees_enough(args, TextRecognizer(model), TextRecognizer(grown),
+                                        "the grown model reads the same text as the old one"):
+        return 1
     out_meta = {k: meta.get(k) for k in ("data", "steps", "images_seen", "metrics")}
     save_checkpoint(grown, args.out, {"widened_from": {"path": str(args.checkpoint), **out_meta},
                                       "parent": str(args.checkpoint)})

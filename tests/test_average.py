@@ -81,3 +81,7 @@ def test_average_cli_writes_a_checked_average_and_never_overwrites(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "error:" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "x.safetensors").exists()
+    strict = subprocess.run(cmd[:2] + [str(tmp_path / "y.safetensors"), *paths, "--check", "8", "--min-agree", "1.01"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert strict.returncode == 1 and "agreement below --min-agree" in strict.stderr
+    assert not (tmp_path / "y.safetensors").exists()
