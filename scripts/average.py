@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Average the weights of several checkpoints of one run (a uniform "checkpoint average").
+"""Average the weights of several checkpoints of one model (a uniform "checkpoint average", a "model soup").
 
     python scripts/average.py avg.safetensors saves/RUN/step0005000-*.safetensors \\
         saves/RUN/step0007000-*.safetensors saves/RUN/last.safetensors
