@@ -9,6 +9,10 @@ protocol. The bins: crop height in pixels, label length, the label's case (all-c
 mixed, no letters), and whether the lower-cased label is in the engine's lexicon (data/lexicon.txt).
 One panel per bin kind, one bar per bin with its accuracy and count, every dataset pooled; the
 table is also printed.
+
+--misreads SHEET.png also draws the misread images themselves (label -> reading, crop size), so the
+reason behind a weak bin can be seen: `--misreads-bin "crop height (px)=>=64"` keeps one bin's
+misreads only (a kind and a bin name as the table prints them), `--max-misreads` caps the sheet.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from ocr.metrics import standard
 from ocr.synth import load_lexicon
 
 HEIGHTS = (0, 16, 24, 32, 48, 64, 10 ** 9)
+KINDS = ("crop height (px)", "word length", "case of the label", "lexicon")
 
 
 def case_of(label: str) -> str:
@@ -47,10 +52,36 @@ def bins_of(img, label: str, lexicon: set) -> dict:
     k = next(i for i in range(len(HEIGHTS) - 1) if HEIGHTS[i] <= h < HEIGHTS[i + 1])
     hi = HEIGHTS[k + 1]
     n = len(standard(label))
-    return {"crop height (px)": f"{HEIGHTS[k]}-{hi - 1}" if hi < 10 ** 9 else f">={HEIGHTS[k]}",
-            "word length": str(n) if n < 10 else "10+",
-            "case of the label": case_of(label),
-            "lexicon": "in lexicon" if standard(label) in lexicon else "not in lexicon"}
+    return dict(zip(KINDS, (f"{HEIGHTS[k]}-{hi - 1}" if hi < 10 ** 9 else f">={HEIGHTS[k]}",
+                            str(n) if n < 10 else "10+",
+                            case_of(label),
+                            "in lexicon" if standard(label) in lexicon else "not in lexicon")))
+
+
+def in_bin(bins: dict, selector: str) -> bool:
+    """True if `selector` ("KIND=BIN", or "" for every image) names one of this image's `bins`."""
+    if not selector:
+        return True
+    kind, name = selector.split("=", 1)
+    return bins.get(kind) == name
+
+
+def misreads_sheet(plt, misread: list, out: Path, selector: str, cols: int = 6) -> None:
+    """Draw [(PIL image, label, reading)] as a grid, each titled "label -> reading (w x h)"."""
+    rows = max(1, -(-len(misread) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.25 * rows + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (img, label, text) in zip(axes.flat, misread):
+        ax.imshow(img.convert("RGB"))
+        ax.set_title(f"{label} -> {text or '(nothing)'}", fontsize=7, color="#b22222")
+    where = " in bin " + selector.replace("=", ": ", 1) if selector else ""
+    fig.suptitle(f"{len(misread)} misreads{where} (label -> reading)", fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    print(f"misreads: {len(misread)} image{'' if len(misread) == 1 else 's'} drawn on {out}")
 
 
 def main(argv=None) -> int:
@@ -61,11 +92,19 @@ def main(argv=None) -> int:
     p.add_argument("--beam-width", type=int, default=1)
     add_views_option(p)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--misreads", type=Path, metavar="SHEET.png",
+                   help="also draw the misread images (label -> reading) on a contact sheet")
+    p.add_argument("--misreads-bin", default="", metavar="KIND=BIN",
+                   help='only the misreads of one bin, e.g. "crop height (px)=>=64" or "case of the label=MiXed"')
+    p.add_argument("--max-misreads", type=int, default=60, help="at most this many images on the sheet (60)")
     args = p.parse_args(argv)
+    if args.misreads_bin and args.misreads_bin.split("=", 1)[0] not in KINDS:
+        p.error(f"--misreads-bin must be KIND=BIN with KIND one of: {', '.join(KINDS)}")
     torch.set_num_threads(args.threads)
     rec = recognizer_or_exit(args.checkpoint)
     lexicon = {standard(w) for w in load_lexicon()}
     tally: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))  # kind -> bin -> [right, count]
+    misread = []                                                   # (image, label, reading) to draw
     for s in args.datasets:
         ds = build_dataset(parse_spec(s), rec.cfg)
         for i in tqdm(range(len(ds)), desc=s[-30:], unit="img"):
@@ -76,13 +115,20 @@ def main(argv=None) -> int:
             except InvalidImageError:
                 continue
             right = standard(text) == standard(label)
-            for kind, b in bins_of(img, label, lexicon).items():
+            bins = bins_of(img, label, lexicon)
+            for kind, b in bins.items():
                 tally[kind][b][0] += right
                 tally[kind][b][1] += 1
+            if args.misreads and not right and in_bin(bins, args.misreads_bin) and len(misread) < args.max_misreads:
+                img.thumbnail((480, 160))       # the sheet needs no more; keeps memory small
+                misread.append((img, label, text))
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    if args.misreads:
+        misreads_sheet(plt, misread, args.misreads, args.misreads_bin)
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     for ax, (kind, bins) in zip(axes, tally.items()):
