@@ -276,8 +276,10 @@ def _compose(rng: random.Random, masks: Image.Image, min_contrast: float) -> Ima
 
 
 # v1: the engine of the first shipped models; v2, v3: see ocr.synth_v2; v4: v2 whose lexicon words follow the
-# frequencies of English words (FREQUENT_WORDS) instead of a uniform draw from the lexicon.
-ENGINES = ("v1", "v2", "v3", "v4")
+# frequencies of English words (FREQUENT_WORDS) instead of a uniform draw from the lexicon; v5: v4 + v3's words
+# bent along a circle (ocr.synth_v2.CIRCULAR_ARC).
+ENGINES = ("v1", "v2", "v3", "v4", "v5")
+FREQUENCY_ENGINES = ("v4", "v5")   # engines whose lexicon words follow FREQUENT_WORDS
 
 
 class WordSynth:
@@ -310,7 +312,7 @@ class WordSynth:
     def sample_text(self, rng: random.Random) -> str:
         r = rng.random()
         if r < 0.62:
-            if self.engine == "v4" and rng.random() < FREQUENT_RATE:
+            if self.engine in FREQUENCY_ENGINES and rng.random() < FREQUENT_RATE:
                 words, cum = frequent_words()
                 w = rng.choices(words, cum_weights=cum)[0]
             else:

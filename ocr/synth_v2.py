@@ -14,7 +14,8 @@ On top of v1 (fonts, borders, shadows, curves, procedural backgrounds, camera ar
 
 The v3 engine is v2 plus one feature, for an A/B of it alone: 15 % of the words bent along a
 circle (`circular_arc`; round house-name plates, badges and logos, the largest kind of misread
-large crop). v2 draws no random number for it, so v2 corpora re-render exactly as before.
+large crop). v2 draws no random number for it, so v2 corpora re-render exactly as before. The v5 engine
+is the v4 engine (word frequencies, `ocr.synth`) plus the same circles.
 
 `render(ws, text, rng)` is a pure function of the rng's state, like the v1 `WordSynth.render`.
 """
@@ -34,7 +35,7 @@ from .settings import data_dir
 from .synth import _background, _colour_pair, _draw_text, _font, _luma, _persp_coeffs, degrade
 
 COLOURS = data_dir() / "synth" / "colours.json"
-CIRCULAR_ARC = {"v3": 0.15}   # engine -> share of words bent along a circle (v3 = v2 + this)
+CIRCULAR_ARC = {"v3": 0.15, "v5": 0.15}   # engine -> share of words bent along a circle (v3 = v2 + this, v5 = v4 + this)
 
 
 @functools.lru_cache(maxsize=1)

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     p.add_argument("--engine", choices=ENGINES, default="v2",
                    help="word engine version (default v2, the shipped models' engine; v1: the first engine; "
                         "v3: v2 + words bent along a circle; v4: v2 with words drawn by their frequency in "
-                        "English); digits have one engine")
+                        "English; v5: v4 + v3's circles); digits have one engine")
     p.add_argument("--lmdb", action="store_true", help="write an LMDB instead of PNG files + labels.tsv")
     p.add_argument("--fonts", action="append", default=[], help="extra font folder (repeatable)")
     p.add_argument("--no-system-fonts", action="store_true", help="use only --fonts folders")
