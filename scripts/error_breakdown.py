@@ -67,14 +67,14 @@ def in_bin(bins: dict, selector: str) -> bool:
 
 
 def misreads_sheet(plt, misread: list, out: Path, selector: str, cols: int = 6) -> None:
-    """Draw [(PIL image, label, reading)] as a grid, each titled "label -> reading (w x h)"."""
+    """Draw [(PIL image, label, reading, (w, h) as read)] as a grid, each titled "label -> reading (w x h)"."""
     rows = max(1, -(-len(misread) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.25 * rows + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (img, label, text) in zip(axes.flat, misread):
+    for ax, (img, label, text, (w, h)) in zip(axes.flat, misread):
         ax.imshow(img.convert("RGB"))
-        ax.set_title(f"{label} -> {text or '(nothing)'}", fontsize=7, color="#b22222")
+        ax.set_title(f"{label} -> {text or '(nothing)'} ({w}x{h})", fontsize=7, color="#b22222")
     where = " in bin " + selector.replace("=", ": ", 1) if selector else ""
     fig.suptitle(f"{len(misread)} misreads{where} (label -> reading)", fontsize=10)
     fig.tight_layout()
@@ -100,11 +100,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.misreads_bin and args.misreads_bin.split("=", 1)[0] not in KINDS:
         p.error(f"--misreads-bin must be KIND=BIN with KIND one of: {', '.join(KINDS)}")
+    if args.max_misreads < 1:
+        p.error("--max-misreads must be at least 1")
     torch.set_num_threads(args.threads)
     rec = recognizer_or_exit(args.checkpoint)
     lexicon = {standard(w) for w in load_lexicon()}
     tally: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))  # kind -> bin -> [right, count]
-    misread = []                                                   # (image, label, reading) to draw
+    misread = []                                                   # (image, label, reading, size) to draw
     for s in args.datasets:
         ds = build_dataset(parse_spec(s), rec.cfg)
         for i in tqdm(range(len(ds)), desc=s[-30:], unit="img"):
@@ -120,8 +122,9 @@ def main(argv=None) -> int:
                 tally[kind][b][0] += right
                 tally[kind][b][1] += 1
             if args.misreads and not right and in_bin(bins, args.misreads_bin) and len(misread) < args.max_misreads:
+                size = img.size
                 img.thumbnail((480, 160))       # the sheet needs no more; keeps memory small
-                misread.append((img, label, text))
+                misread.append((img, label, text, size))
     import matplotlib
 
     matplotlib.use("Agg")
