@@ -69,7 +69,7 @@ def in_bin(bins: dict, selector: str) -> bool:
 def misreads_sheet(plt, misread: list, out: Path, selector: str, cols: int = 6) -> None:
     """Draw [(PIL image, label, reading, (w, h) as read)] as a grid, each titled "label -> reading (w x h)"."""
     rows = max(1, -(-len(misread) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.25 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.25 * rows + 0.6), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, (img, label, text, (w, h)) in zip(axes.flat, misread):
@@ -77,7 +77,6 @@ def misreads_sheet(plt, misread: list, out: Path, selector: str, cols: int = 6) 
         ax.set_title(f"{label} -> {text or '(nothing)'} ({w}x{h})", fontsize=7, color="#b22222")
     where = " in bin " + selector.replace("=", ": ", 1) if selector else ""
     fig.suptitle(f"{len(misread)} misreads{where} (label -> reading)", fontsize=10)
-    fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     plt.close(fig)
