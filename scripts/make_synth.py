@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     p.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engine", choices=ENGINES, default="v2",
-                   help="word engine version (default v2, the shipped models' engine; v1: the first engine; "
+                   help="word engine version (default v2; v1: the first engine; "
                         "v3: v2 + words bent along a circle; v4: v2 with words drawn by their frequency in "
                         "English; v5: v4 + v3's circles); digits have one engine")
     p.add_argument("--lmdb", action="store_true", help="write an LMDB instead of PNG files + labels.tsv")
