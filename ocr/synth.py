@@ -287,10 +287,17 @@ class WordSynth:
 
     def __init__(self, charset: str, fonts: tuple[str, ...] | None = None, lexicon: list[str] | None = None,
                  seed: int = 0, length: int = 10_000_000, max_len: int = 25, min_contrast: float = 0.25,
-                 engine: str = "v1", added_fonts: tuple[str, ...] = (), added_rate: float = 0.4):
+                 engine: str = "v1", added_fonts: tuple[str, ...] = (), added_rate: float = 0.4,
+                 circles: float | None = None):
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
+        from .synth_v2 import CIRCULAR_ARC
+        if circles is not None and (engine not in CIRCULAR_ARC or not 0 <= circles <= 1):
+            raise ValueError(f"circles (the share of words bent along a circle) is a number in [0, 1] for the "
+                             f"engines {', '.join(CIRCULAR_ARC)}; got {circles!r} for {engine}")
         self.engine = engine
+        # share of words bent along a circle: the engine's own unless told (1.0: a bent-word validation set)
+        self.circles = CIRCULAR_ARC.get(engine, 0.0) if circles is None else float(circles)
         self.charset = charset
         self.chars = set(charset)
         self.fonts = fonts or find_fonts(required=string.ascii_letters + string.digits)

@@ -253,7 +253,7 @@ def render(ws, text: str, rng: random.Random) -> Image.Image:
     layers = Image.merge("RGBA", (fill, border, extra, main))
     if rng.random() < 0.3:
         layers = elastic(layers, rng, amp=rng.uniform(0.02, 0.06) * size, cell=max(6, size // 2))
-    layers = geometry(layers, rng, circular=CIRCULAR_ARC.get(ws.engine, 0.0))
+    layers = geometry(layers, rng, circular=ws.circles)
     bbox = layers.getchannel("A").getbbox() or (0, 0, layers.width, layers.height)
     bh = bbox[3] - bbox[1]
     l, r = (int(bh * rng.uniform(-0.05, 0.35)) for _ in range(2))

@@ -6,6 +6,7 @@
     python scripts/make_synth.py words out/x -n 64 --fonts ~/myfonts --no-system-fonts
     python scripts/make_synth.py words out/x -n 2000 --speed     # also print images/s
     python scripts/make_synth.py words out/v3 -n 64 --engine v3    # another word engine version
+    python scripts/make_synth.py words out/arcval -n 1000 --engine v5 --circles 1 --seed 10005   # bent words only
 
 Samples are a pure function of (seed, index). The contact sheet (OUT/contact_sheet.png, or
 OUT.png next to an LMDB) shows the first 64 samples with their labels.
@@ -51,6 +52,9 @@ def main(argv=None) -> int:
                    help="word engine version (default v2; v1: the first engine; "
                         "v3: v2 + words bent along a circle; v4: v2 with words drawn by their frequency in "
                         "English; v5: v4 + v3's circles); digits have one engine")
+    p.add_argument("--circles", type=float, metavar="SHARE",
+                   help="share of the words bent along a circle, 0 to 1, for the engines that bend (v3, v5; their "
+                        "own share is 0.15); --circles 1 makes a validation set of bent words only")
     p.add_argument("--lmdb", action="store_true", help="write an LMDB instead of PNG files + labels.tsv")
     p.add_argument("--fonts", action="append", default=[], help="extra font folder (repeatable)")
     p.add_argument("--no-system-fonts", action="store_true", help="use only --fonts folders")
@@ -63,9 +67,12 @@ def main(argv=None) -> int:
     if not fonts:
         print("no usable fonts found (see README: installing fonts)", file=sys.stderr)
         return 1
+    if args.circles is not None and (args.task != "words" or args.engine not in ("v3", "v5")
+                                     or not 0 <= args.circles <= 1):
+        p.error("--circles takes a share from 0 to 1 and needs task words with --engine v3 or v5")
     cfg = preset(args.task)
     synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n, engine=args.engine,
-                       added_fonts=added, added_rate=args.add_fonts_rate)
+                       added_fonts=added, added_rate=args.add_fonts_rate, circles=args.circles)
              if args.task == "words"
              else DigitSynth(fonts=fonts, seed=args.seed, length=args.n))
     print(f"{len(fonts)} fonts" + (f", {len(added)} added" if added else ""))

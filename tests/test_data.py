@@ -444,3 +444,19 @@ def test_v4_draws_frequent_words_like_real_signs(tmp_path):
     bad.write_text("the\t7.7\nbroken line\n")
     with pytest.raises(ValueError, match="freq.tsv:2: expected 'word<TAB>zipf frequency'"):
         frequent_words(str(bad))
+
+
+def test_circles_sets_the_share_of_bent_words_for_the_bending_engines_only():
+    """circles=None is the engine's own share (the same images as before); circles=1 bends every word, so the
+    images change and the texts do not; a share for an engine that does not bend, or outside [0, 1], is refused."""
+    from ocr.synth import WordSynth
+    own, same, bent = (WordSynth(WORDS.charset, seed=5, engine="v5", circles=c) for c in (None, 0.15, 1.0))
+    changed = 0
+    for i in range(40):
+        (io, to), (is_, ts), (ib, tb) = own[i], same[i], bent[i]
+        assert to == ts == tb and np.array_equal(np.asarray(io), np.asarray(is_))
+        changed += not np.array_equal(np.asarray(io), np.asarray(ib))
+    assert changed >= 24   # about 85 %: the words the engine bends anyway come out the same
+    for engine, circles in (("v4", 1.0), ("v2", 0.5), ("v5", 1.5), ("v3", -0.1)):
+        with pytest.raises(ValueError, match="share of words bent along a circle"):
+            WordSynth(WORDS.charset, engine=engine, circles=circles)
