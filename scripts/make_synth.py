@@ -26,6 +26,7 @@ from ocr.cli import add_font_options, added_fonts
 from ocr.config import TASKS, preset
 from ocr.fonts import find_fonts
 from ocr.synth import ENGINES, DigitSynth, WordSynth
+from ocr.synth_v2 import CIRCULAR_ARC
 
 
 def contact_sheet(samples, path: Path, cell=(160, 40), cols=8) -> None:
@@ -67,9 +68,9 @@ def main(argv=None) -> int:
     if not fonts:
         print("no usable fonts found (see README: installing fonts)", file=sys.stderr)
         return 1
-    if args.circles is not None and (args.task != "words" or args.engine not in ("v3", "v5")
+    if args.circles is not None and (args.task != "words" or args.engine not in CIRCULAR_ARC
                                      or not 0 <= args.circles <= 1):
-        p.error("--circles takes a share from 0 to 1 and needs task words with --engine v3 or v5")
+        p.error(f"--circles takes a share from 0 to 1 and needs task words with --engine {' or '.join(CIRCULAR_ARC)}")
     cfg = preset(args.task)
     synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n, engine=args.engine,
                        added_fonts=added, added_rate=args.add_fonts_rate, circles=args.circles)
