@@ -96,3 +96,19 @@ def attention_grid(items: list[tuple[object, object, str]], cfg: ModelConfig, pa
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def contact_sheet(samples: list[tuple[Image.Image, str]], path: str | Path, cell=(160, 40), cols: int = 8) -> None:
+    """Save a grid of (image, caption) pairs: each image shrunk into a cell, its caption in red beneath it."""
+    rows = max(1, -(-len(samples) // cols))
+    w, h = cell
+    sheet = Image.new("RGB", (cols * w, rows * (h + 14)), "white")
+    d = ImageDraw.Draw(sheet)
+    for i, (img, text) in enumerate(samples):
+        x, y = (i % cols) * w, (i // cols) * (h + 14)
+        im = img.convert("RGB")
+        im.thumbnail((w - 4, h))
+        sheet.paste(im, (x + 2, y))
+        d.text((x + 2, y + h), text, fill=(200, 0, 0))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)

@@ -29,6 +29,7 @@ from ocr.cli import add_views_option, recognizer_or_exit
 from ocr.datasets.specs import build_dataset, parse_spec
 from ocr.metrics import standard
 from ocr.synth import load_lexicon
+from ocr.viz import contact_sheet
 
 HEIGHTS = (0, 16, 24, 32, 48, 64, 10 ** 9)
 KINDS = ("crop height (px)", "word length", "case of the label", "lexicon")
@@ -66,23 +67,6 @@ def in_bin(bins: dict, selector: str) -> bool:
     return bins.get(kind) == name
 
 
-def misreads_sheet(plt, misread: list, out: Path, selector: str, cols: int = 6) -> None:
-    """Draw [(PIL image, label, reading, (w, h) as read)] as a grid, each titled "label -> reading (w x h)"."""
-    rows = max(1, -(-len(misread) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.25 * rows + 0.6), squeeze=False, layout="constrained")
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (img, label, text, (w, h)) in zip(axes.flat, misread):
-        ax.imshow(img.convert("RGB"))
-        ax.set_title(f"{label} -> {text or '(nothing)'} ({w}x{h})", fontsize=7, color="#b22222")
-    where = " in bin " + selector.replace("=", ": ", 1) if selector else ""
-    fig.suptitle(f"{len(misread)} misreads{where} (label -> reading)", fontsize=10)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    print(f"misreads: {len(misread)} image{'' if len(misread) == 1 else 's'} drawn on {out}")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
@@ -105,7 +89,7 @@ def main(argv=None) -> int:
     rec = recognizer_or_exit(args.checkpoint)
     lexicon = {standard(w) for w in load_lexicon()}
     tally: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))  # kind -> bin -> [right, count]
-    misread = []                                                   # (image, label, reading, size) to draw
+    misread = []                                                   # (image, "label -> reading (w x h)")
     for s in args.datasets:
         ds = build_dataset(parse_spec(s), rec.cfg)
         for i in tqdm(range(len(ds)), desc=s[-30:], unit="img"):
@@ -121,16 +105,16 @@ def main(argv=None) -> int:
                 tally[kind][b][0] += right
                 tally[kind][b][1] += 1
             if args.misreads and not right and in_bin(bins, args.misreads_bin) and len(misread) < args.max_misreads:
-                size = img.size
-                img.thumbnail((480, 160))       # the sheet needs no more; keeps memory small
-                misread.append((img, label, text, size))
+                caption = f"{label} -> {text or '(nothing)'} ({img.width}x{img.height})"
+                img.thumbnail((240, 90))        # the sheet's cell; keeps memory small
+                misread.append((img, caption))
+    if args.misreads:
+        contact_sheet(misread, args.misreads, cell=(240, 90), cols=6)
+        print(f"misreads: {len(misread)} image{'' if len(misread) == 1 else 's'} drawn on {args.misreads}")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    if args.misreads:
-        misreads_sheet(plt, misread, args.misreads, args.misreads_bin)
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     for ax, (kind, bins) in zip(axes, tally.items()):

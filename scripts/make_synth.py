@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from ocr.cli import add_font_options, added_fonts
@@ -27,20 +26,7 @@ from ocr.config import TASKS, preset
 from ocr.fonts import find_fonts
 from ocr.synth import ENGINES, DigitSynth, WordSynth
 from ocr.synth_v2 import CIRCULAR_ARC
-
-
-def contact_sheet(samples, path: Path, cell=(160, 40), cols=8) -> None:
-    rows = (len(samples) + cols - 1) // cols
-    w, h = cell
-    sheet = Image.new("RGB", (cols * w, rows * (h + 14)), "white")
-    d = ImageDraw.Draw(sheet)
-    for i, (img, text) in enumerate(samples):
-        x, y = (i % cols) * w, (i // cols) * (h + 14)
-        im = img.copy()
-        im.thumbnail((w - 4, h))
-        sheet.paste(im, (x + 2, y))
-        d.text((x + 2, y + h), text, fill=(200, 0, 0))
-    sheet.save(path)
+from ocr.viz import contact_sheet
 
 
 def main(argv=None) -> int:
