@@ -25,7 +25,6 @@ from ocr.cli import add_font_options, added_fonts
 from ocr.config import TASKS, preset
 from ocr.fonts import find_fonts
 from ocr.synth import ENGINES, DigitSynth, WordSynth
-from ocr.synth_v2 import CIRCULAR_ARC
 from ocr.viz import contact_sheet
 
 
@@ -48,20 +47,22 @@ def main(argv=None) -> int:
     p.add_argument("--speed", action="store_true", help="print the rendering speed")
     add_font_options(p)
     args = p.parse_args(argv)
+    if args.circles is not None and args.task != "words":
+        p.error("--circles is for words (digits are never bent along a circle)")
     added = added_fonts(p, args)
     required = string.digits if args.task == "digits" else string.ascii_letters + string.digits
     fonts = find_fonts(tuple(args.fonts), required=required, system=not args.no_system_fonts)
     if not fonts:
         print("no usable fonts found (see README: installing fonts)", file=sys.stderr)
         return 1
-    if args.circles is not None and (args.task != "words" or args.engine not in CIRCULAR_ARC
-                                     or not 0 <= args.circles <= 1):
-        p.error(f"--circles takes a share from 0 to 1 and needs task words with --engine {' or '.join(CIRCULAR_ARC)}")
     cfg = preset(args.task)
-    synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n, engine=args.engine,
-                       added_fonts=added, added_rate=args.add_fonts_rate, circles=args.circles)
-             if args.task == "words"
-             else DigitSynth(fonts=fonts, seed=args.seed, length=args.n))
+    try:   # WordSynth checks its options, --circles against the engine (ocr.synth_v2.CIRCULAR_ARC)
+        synth = (WordSynth(cfg.charset, fonts=fonts, seed=args.seed, length=args.n, engine=args.engine,
+                           added_fonts=added, added_rate=args.add_fonts_rate, circles=args.circles)
+                 if args.task == "words"
+                 else DigitSynth(fonts=fonts, seed=args.seed, length=args.n))
+    except ValueError as e:
+        p.error(str(e))
     print(f"{len(fonts)} fonts" + (f", {len(added)} added" if added else ""))
     t = time.perf_counter()
     if args.lmdb:
