@@ -10,13 +10,13 @@ if TYPE_CHECKING:  # torch is imported only by the scripts that load a model, no
     from .recognizer import TextRecognizer
 
 
-def recognizer_or_exit(name_or_path: str, precision: str = "fp32") -> TextRecognizer:
+def recognizer_or_exit(name_or_path: str, precision: str = "fp32", lm_weight: float | None = None) -> TextRecognizer:
     """`load_recognizer`, or exit with status 1 and the reason on stderr (no traceback)."""
     from .checkpoint import CheckpointError
     from .recognizer import load_recognizer
 
     try:
-        return load_recognizer(name_or_path, precision=precision)
+        return load_recognizer(name_or_path, precision=precision, lm_weight=lm_weight)
     except CheckpointError as e:
         raise SystemExit(f"error: {e}") from None
 
@@ -59,3 +59,11 @@ def added_fonts(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[s
     if not fonts:
         p.error("--add-fonts: no font there draws all of a-z, A-Z and 0-9")
     return fonts
+
+
+def add_lm_option(p: argparse.ArgumentParser) -> None:
+    """--lm-weight W (the word prior of `ocr.lm`), for the scripts that read images."""
+    p.add_argument("--lm-weight", type=float, default=None, metavar="W",
+                   help="weight of the word prior fused into decoding (ocr.lm, a character n-gram model of "
+                        "data/synth/word_frequencies.tsv); 0 reads without it; default: the model task's "
+                        "default (ocr.lm.DEFAULT_WEIGHT)")

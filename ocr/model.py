@@ -183,21 +183,33 @@ class Recognizer(nn.Module):
         return ce.sum(1), (targets != self.tokenizer.pad).sum(1)
 
     @torch.no_grad()
-    def greedy(self, images: torch.Tensor):
+    def greedy(self, images: torch.Tensor, lm=None):
         """-> tokens (N, S), probs (N, S), attention (N, S, L); stops once every row emitted EOS."""
-        return self.greedy_from(*self.encode(images))
+        return self.greedy_from(*self.encode(images), lm=lm)
 
     @torch.no_grad()
-    def greedy_from(self, feats: torch.Tensor, keys: torch.Tensor):
-        """Greedy decoding of encoded images: feats (N, L, D), keys (N, L, A) from `encode`."""
+    def greedy_from(self, feats: torch.Tensor, keys: torch.Tensor, lm=None):
+        """Greedy decoding of encoded images: feats (N, L, D), keys (N, L, A) from `encode`.
+
+        lm: an `ocr.lm.LMFusion` or None. With it each step picks the class with the highest
+        log-probability + LM bonus; probs stay the decoder's own probabilities of the picked classes.
+        """
         n, dev = feats.shape[0], feats.device
         prev = torch.full((n,), self.tokenizer.bos, dtype=torch.long, device=dev)
         state = self.decoder.init_state(n, feats)
         done = torch.zeros(n, dtype=torch.bool, device=dev)
         toks, probs, attn = [], [], []
+        prefixes = [""] * n
         for _ in range(self.cfg.max_len + 1):
             logits, state, alpha = self.decoder.step(prev, state, feats, keys)
-            p, tok = torch.softmax(logits.float(), dim=1).max(dim=1)
+            if lm is None:
+                p, tok = torch.softmax(logits.float(), dim=1).max(dim=1)
+            else:
+                logp = torch.log_softmax(logits.float(), dim=1)
+                fused = lm.apply(logp.cpu().numpy(), prefixes, (~done).tolist())
+                tok = torch.from_numpy(fused.argmax(axis=1)).to(dev)
+                p = logp.gather(1, tok.unsqueeze(1)).squeeze(1).exp()
+                prefixes = lm.extend(prefixes, tok.tolist(), done.tolist())
             tok = tok.masked_fill(done, EOS)
             toks.append(tok); probs.append(p); attn.append(alpha.float())
             done |= tok == EOS
@@ -207,15 +219,16 @@ class Recognizer(nn.Module):
         return torch.stack(toks, 1), torch.stack(probs, 1), torch.stack(attn, 1)
 
     @torch.no_grad()
-    def beam(self, image: torch.Tensor, width: int):
+    def beam(self, image: torch.Tensor, width: int, lm=None):
         """Beam search for one image (1, C, H, W) -> tokens (S,), probs (S,), attention (S, L).
 
-        Hypotheses are ranked by the sum of log-probabilities including EOS.
+        Hypotheses are ranked by the sum of log-probabilities including EOS (plus the LM bonuses of
+        `lm`, an `ocr.lm.LMFusion`, if given; probs stay the decoder's own).
         """
-        return self.beam_from(*self.encode(image), width)
+        return self.beam_from(*self.encode(image), width, lm=lm)
 
     @torch.no_grad()
-    def beam_from(self, feats: torch.Tensor, keys: torch.Tensor, width: int):
+    def beam_from(self, feats: torch.Tensor, keys: torch.Tensor, width: int, lm=None):
         """Beam search of one encoded image: feats (1, L, D), keys (1, L, A) from `encode`."""
         feats, keys = feats.expand(width, -1, -1), keys.expand(width, -1, -1)
         dev = feats.device
@@ -230,7 +243,11 @@ class Recognizer(nn.Module):
         for _ in range(self.cfg.max_len + 1):
             logits, state, alpha = self.decoder.step(prev, state, feats, keys)
             logp = torch.log_softmax(logits.float(), dim=1)        # (K, classes)
-            cand = (score.unsqueeze(1) + logp).flatten()
+            rank = logp
+            if lm is not None:
+                prefixes = [self.tokenizer.decode_ids(h) for h in hist_tok.tolist()]
+                rank = torch.from_numpy(lm.apply(logp.cpu().numpy(), prefixes, [True] * len(prefixes))).to(dev)
+            cand = (score.unsqueeze(1) + rank).flatten()
             top, idx = cand.topk(min(2 * width, cand.numel()))
             beams, toks = idx // logp.shape[1], idx % logp.shape[1]
             keep_b, keep_t, keep_s = [], [], []
@@ -247,7 +264,9 @@ class Recognizer(nn.Module):
                 if len(keep_b) == width:
                     break
             best_done = max((f[0] for f in finished), default=float("-inf"))
-            if not keep_b or max(keep_s) <= best_done:  # log-probs only fall: nothing can win now
+            # log-probs only fall, so nothing can win now (with LM bonuses, which can be positive,
+            # the same rule is a heuristic: a live hypothesis would have to gain on its next steps)
+            if not keep_b or max(keep_s) <= best_done:
                 break
             sel = torch.tensor(keep_b, device=dev)
             k = len(keep_b)

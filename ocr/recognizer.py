@@ -3,6 +3,7 @@
     rec = load_recognizer("words")          # or "digits", or a path to a .safetensors checkpoint
     preds = rec.read(images, beam_width=1)  # images: one or a list of PIL images, paths, bytes, arrays
     preds = rec.read(images, views=5)       # unsure readings read again in turned copies (`ocr.views`)
+    load_recognizer("words", lm_weight=0)   # without the word prior (`ocr.lm`); None = the model's default
 
 Each Prediction has text, confidence (product of the step probabilities, EOS included),
 char_confidences (one per character) and attention (steps, feat_h, feat_w): one map per
@@ -20,6 +21,7 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TASKS, preset
 from .hardware import cpu_has_bf16
+from .lm import LMFusion, default_fusion
 from .model import Recognizer
 from .prediction import Prediction
 from .preprocess import InvalidImageError, load_image, preprocess
@@ -43,11 +45,12 @@ class TextRecognizer:
     (readings equal to the training model's up to float rounding), "bf16" (faster with native bf16;
     readings agree up to bf16 rounding) or "auto" (bf16 where the CPU has AMX / AVX512-BF16, else
     fp32). Weights are copied when the recognizer is built: after changing the model's weights,
-    build a new TextRecognizer.
+    build a new TextRecognizer. lm: an `ocr.lm.LMFusion` (a word prior fused into the choice of each
+    character, greedy and beam) or None.
     """
 
     def __init__(self, model: Recognizer, meta: dict | None = None, source: str = "", untrained: bool = False,
-                 serving: bool = True, precision: str = "fp32"):
+                 serving: bool = True, precision: str = "fp32", lm: LMFusion | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model = model.eval()
@@ -59,6 +62,7 @@ class TextRecognizer:
         bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
         self.precision = "bf16" if bf16 and serving and on_cpu else "fp32"
         self.reader = ServingModel(self.model, bf16=bf16) if serving and on_cpu else self.model
+        self.lm = lm
 
     @property
     def device(self) -> torch.device:
@@ -137,16 +141,18 @@ class TextRecognizer:
         for s in range(0, batch.shape[0], batch_size):
             x = batch[s : s + batch_size]
             if beam_width == 1:
-                toks, probs, attn = self.reader.greedy(x)
+                toks, probs, attn = self.reader.greedy(x, lm=self.lm)
                 out += [self._prediction(toks[i], probs[i], attn[i]) for i in range(x.shape[0])]
             else:
-                out += [self._prediction(*self.reader.beam(x[i : i + 1], beam_width)) for i in range(x.shape[0])]
+                out += [self._prediction(*self.reader.beam(x[i : i + 1], beam_width, lm=self.lm)) for i in range(x.shape[0])]
         return out
 
 
-def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", precision: str = "fp32") -> TextRecognizer:
+def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", precision: str = "fp32",
+                    lm_weight: float | None = None) -> TextRecognizer:
     """'words' / 'digits' (the shipped defaults under data/models/) or a checkpoint path; precision as
-    for `TextRecognizer` (the serving encoder's: "fp32", "bf16" or "auto").
+    for `TextRecognizer` (the serving encoder's: "fp32", "bf16" or "auto"). lm_weight: the weight of
+    the word prior (`ocr.lm`); None = the default for the model's task (`ocr.lm.DEFAULT_WEIGHT`), 0 = none.
 
     A missing shipped checkpoint gives an untrained model and an UntrainedModelWarning; a missing
     or broken explicit path raises CheckpointError.
@@ -161,10 +167,12 @@ def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", pre
             with torch.random.fork_rng(devices=[]):  # the same random model every time; the caller's seed untouched
                 torch.manual_seed(0)
                 model = Recognizer(preset(key))
-            return TextRecognizer(model.to(device), {}, source="untrained", untrained=True, precision=precision)
+            return TextRecognizer(model.to(device), {}, source="untrained", untrained=True, precision=precision,
+                                  lm=default_fusion(model.cfg, lm_weight))
     else:
         path = Path(name_or_path)
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path} (or use 'words' / 'digits')")
     model, meta = load_checkpoint(path, map_location="cpu")
-    return TextRecognizer(model.to(device), meta, source=str(path), precision=precision)
+    return TextRecognizer(model.to(device), meta, source=str(path), precision=precision,
+                          lm=default_fusion(model.cfg, lm_weight))

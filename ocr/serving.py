@@ -3,8 +3,10 @@
 `ServingModel(model)` is built once from a trained `Recognizer` in eval mode:
 
     encode(images (N, C, H, W)) -> feats (N, L, D), keys (N, L, A)   like `Recognizer.encode`
-    greedy(images)              -> tokens (N, S), probs (N, S), attention (N, S, L)   like `Recognizer.greedy`
-    beam(image (1, C, H, W), width) -> tokens (S,), probs (S,), attention (S, L)      like `Recognizer.beam`
+    greedy(images, lm=None)     -> tokens (N, S), probs (N, S), attention (N, S, L)   like `Recognizer.greedy`
+    beam(image (1, C, H, W), width, lm=None) -> tokens (S,), probs (S,), attention (S, L)  like `Recognizer.beam`
+
+(lm: an optional `ocr.lm.LMFusion`, the word prior fused into the choice of each character.)
 
 Two changes, neither of which changes what is computed in fp32:
 - the encoder's convolutions are a copy with every BatchNorm folded in, in channels_last memory
@@ -96,14 +98,16 @@ class _NumpyDecoder:
         h = (1.0 - z) * n + z * h
         return h, h
 
-    def greedy(self, feats: np.ndarray, keys: np.ndarray, bos: int, max_steps: int):
-        """feats (N, L, D), keys (N, L, A) -> tokens (N, S), probs (N, S), attention (N, S, L)."""
+    def greedy(self, feats: np.ndarray, keys: np.ndarray, bos: int, max_steps: int, lm=None):
+        """feats (N, L, D), keys (N, L, A) -> tokens (N, S), probs (N, S), attention (N, S, L).
+        lm: an `ocr.lm.LMFusion` or None, as in `Recognizer.greedy_from`."""
         n = feats.shape[0]
         zero = np.zeros((n, self.hidden), np.float32)
         states = [(zero, zero) if self.lstm else zero for _ in self.layers]
         prev = np.full(n, bos, dtype=np.int64)
         done = np.zeros(n, dtype=bool)
         toks, probs, attn = [], [], []
+        prefixes = [""] * n
         for _ in range(max_steps):
             top = states[-1][0] if self.lstm else states[-1]
             e = np.tanh(keys + (top @ self.wq)[:, None, :]) @ self.ws       # (N, L)
@@ -117,7 +121,12 @@ class _NumpyDecoder:
             logits = np.concatenate([x, ctx], axis=1) @ self.wo + self.bo
             p = np.exp(logits - logits.max(axis=1, keepdims=True))
             p /= p.sum(axis=1, keepdims=True)
-            tok = p.argmax(axis=1)
+            if lm is None:
+                tok = p.argmax(axis=1)
+            else:
+                with np.errstate(divide="ignore"):
+                    tok = lm.apply(np.log(p), prefixes, ~done).argmax(axis=1)
+                prefixes = lm.extend(prefixes, tok.tolist(), done.tolist())
             conf = p[np.arange(n), tok]
             tok = np.where(done, EOS, tok)
             toks.append(tok); probs.append(conf); attn.append(alpha)
@@ -151,12 +160,12 @@ class ServingModel:
         return feats, self.model.decoder.key(feats)
 
     @torch.inference_mode()
-    def greedy(self, images: torch.Tensor):
+    def greedy(self, images: torch.Tensor, lm=None):
         feats, keys = self.encode(images)
         toks, probs, attn = self.decoder.greedy(
-            feats.float().numpy(), keys.float().numpy(), self.model.tokenizer.bos, self.cfg.max_len + 1)
+            feats.float().numpy(), keys.float().numpy(), self.model.tokenizer.bos, self.cfg.max_len + 1, lm=lm)
         return torch.from_numpy(toks), torch.from_numpy(probs), torch.from_numpy(attn)
 
     @torch.inference_mode()
-    def beam(self, image: torch.Tensor, width: int):
-        return self.model.beam_from(*self.encode(image), width)
+    def beam(self, image: torch.Tensor, width: int, lm=None):
+        return self.model.beam_from(*self.encode(image), width, lm=lm)

@@ -27,7 +27,7 @@ import time
 import torch
 
 from ocr import TextRecognizer, load_recognizer
-from ocr.cli import add_views_option
+from ocr.cli import add_lm_option, add_views_option
 from ocr.settings import data_dir
 from ocr.model import Recognizer
 from ocr.synth import DigitSynth, WordSynth
@@ -97,8 +97,8 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     per image is uneven (only unsure readings are read again): the CPU column is a mean.
     -> rows (threads, name, median wall ms, ratio to Tesseract, mean wall ms, mean CPU ms of the process)."""
     tess = tesseract_reader()
-    plain = TextRecognizer(rec.model, serving=False)
-    half = TextRecognizer(rec.model, precision="bf16")  # the bf16 serving encoder (the demo's on AMX CPUs)
+    plain = TextRecognizer(rec.model, serving=False, lm=rec.lm)
+    half = TextRecognizer(rec.model, precision="bf16", lm=rec.lm)  # the bf16 serving encoder (the demo's on AMX CPUs)
     readers = {}
     for b in beams:
         name = "ours greedy" if b == 1 else f"ours beam {b}"
@@ -144,19 +144,21 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=300, help="images for --baseline (default 300)")
     add_views_option(p, help="with --baseline, also time the bf16 reader with N test-time views (ocr.views; "
                              "default 1: not)")
+    add_lm_option(p)
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     if args.baseline:
         from ocr import load_image
         from ocr.datasets.specs import build_dataset
-        rec = load_recognizer(args.models[0])
+        rec = load_recognizer(args.models[0], lm_weight=args.lm_weight)
         if args.images:
             ds = build_dataset(args.images, rec.cfg)
             images = [load_image(ds[i][0]) for i in range(min(args.count, len(ds)))]
         else:
             images = [load_image(p) for p in sorted((data_dir() / "examples")
                                                     .glob(f"{rec.cfg.name}_*.png"))] * 30
-        print(f"{args.models[0]}: {len(images)} images, each read by ours and by Tesseract in turn")
+        lm = f"word prior {rec.lm.describe()}" if rec.lm else "no word prior"
+        print(f"{args.models[0]} ({lm}): {len(images)} images, each read by ours and by Tesseract in turn")
         print(f"{'threads':>7}  {'reader':30} {'median ms':>9}  {'x Tesseract':>11}  {'mean ms':>7}  {'CPU ms':>6}")
         for threads, name, ms, ratio, mean, cpu in versus_tesseract(rec, images, beams=tuple(args.beam_width) if
                                                                args.beam_width != [1] else (1, 5), views=args.views):
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
         return 0
     rows = []
     for name in args.models:
-        rec = load_recognizer(name)
+        rec = load_recognizer(name, lm_weight=args.lm_weight)
         pairs = samples(rec, 16)
         images = [im for im, _ in pairs]
         for beam in args.beam_width:

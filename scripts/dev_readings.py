@@ -4,10 +4,10 @@
     python scripts/dev_readings.py words ../shared/data/real/dev/iiit5k_test ../shared/data/real/dev/svt_test \\
         --out tests/data/dev_readings_words.tsv
 
-Output: a header `# model <name> sha256 <hex>` and then `folder<TAB>relative path<TAB>greedy<TAB>beam 5`
+Output: a header `# model <name> sha256 <hex> lm <word prior or none>` (`ocr.lm`) and then `folder<TAB>relative path<TAB>greedy<TAB>beam 5`
 lines. tests/test_dev_readings.py reads the same images and checks every reading is unchanged, so a
 refactoring of the reading path (preprocessing, serving, decoding) shows at once if it changes a
-single output. Regenerate the file when the shipped model changes (the test says so).
+single output. Regenerate the file when the shipped model or its default word prior changes (the test says so).
 """
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ def model_sha256(rec) -> str:
     return hashlib.sha256(Path(rec.source).read_bytes()).hexdigest()
 
 
+def header(name: str, rec) -> str:
+    """The record's first line: which weights and which word prior read it."""
+    return f"# model {name} sha256 {model_sha256(rec)} lm {rec.lm.describe() if rec.lm else 'none'}"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="shipped name or checkpoint path")
@@ -49,7 +54,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     rec = load_recognizer(args.model)
-    rows = [f"# model {args.model} sha256 {model_sha256(rec)}"]
+    rows = [header(args.model, rec)]
     for folder in args.folders:
         rows += ["\t".join((folder.name, *r)) for r in readings(rec, folder)]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@
     python scripts/error_breakdown.py words folder:../shared/data/real/dev/iiit5k_test \\
         folder:../shared/data/real/dev/svt_test --out docs/words_error_breakdown.png
 
-Each image is read greedily (or --beam-width N, and --views N) and scored with the standard
+Each image is read greedily (or --beam-width N, and --views N; with the model's default word prior,
+`ocr.lm`, unless --lm-weight says otherwise) and scored with the standard
 protocol. The bins: crop height in pixels, label length, the label's case (all-caps, title, lower,
 mixed, no letters), and whether the lower-cased label is in the engine's lexicon (data/lexicon.txt).
 One panel per bin kind, one bar per bin with its accuracy and count, every dataset pooled; the
@@ -25,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from ocr import InvalidImageError, load_image
-from ocr.cli import add_views_option, recognizer_or_exit
+from ocr.cli import add_lm_option, add_views_option, recognizer_or_exit
 from ocr.datasets.specs import build_dataset, parse_spec
 from ocr.metrics import standard
 from ocr.synth import load_lexicon
@@ -74,6 +75,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("docs/words_error_breakdown.png"))
     p.add_argument("--beam-width", type=int, default=1)
     add_views_option(p)
+    add_lm_option(p)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--misreads", type=Path, metavar="SHEET.png",
                    help="also draw the misread images (label -> reading) on a contact sheet")
@@ -86,7 +88,7 @@ def main(argv=None) -> int:
     if args.max_misreads < 1:
         p.error("--max-misreads must be at least 1")
     torch.set_num_threads(args.threads)
-    rec = recognizer_or_exit(args.checkpoint)
+    rec = recognizer_or_exit(args.checkpoint, lm_weight=args.lm_weight)
     lexicon = {standard(w) for w in load_lexicon()}
     tally: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))  # kind -> bin -> [right, count]
     misread = []                                                   # (image, "label -> reading (w x h)")
@@ -129,7 +131,8 @@ def main(argv=None) -> int:
         ax.set_title(kind, fontsize=10)
         ax.set_ylabel("word accuracy" if kind == "crop height (px)" else "")
         print(f"{kind}: " + "  ".join(f"{b} {bins[b][0] / bins[b][1]:.3f} ({bins[b][1]})" for b in names))
-    fig.suptitle(f"{Path(str(rec.source)).name}: accuracy by bin (number above a bar: images), "
+    prior = f"word prior weight {rec.lm.weight:g}" if rec.lm else "no word prior"
+    fig.suptitle(f"{Path(str(rec.source)).name} ({prior}): accuracy by bin (number above a bar: images), "
                  + ", ".join(Path(s).name for s in args.datasets), fontsize=10)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)

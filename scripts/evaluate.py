@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from ocr import InvalidImageError, load_image
 from ocr.baselines import Tesseract
-from ocr.cli import add_views_option, recognizer_or_exit
+from ocr.cli import add_lm_option, add_views_option, recognizer_or_exit
 from ocr.datasets.specs import build_dataset, parse_spec
 from ocr.metrics import Scores
 from ocr.recognizer import PRECISIONS
@@ -95,6 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=None, help="at most N samples per dataset (default all; synth: 1000)")
     p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
     add_views_option(p)
+    add_lm_option(p)
     p.add_argument("--baseline", choices=("tesseract",), help="also read with this engine and compare")
     p.add_argument("--plot", type=int, default=0, metavar="N", help="attention GIFs + grid for N samples per dataset")
     p.add_argument("--errors", type=int, default=0, metavar="N",
@@ -108,7 +109,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=20_000, help="seed of synthetic evaluation sets (never a training seed)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rec = recognizer_or_exit(args.checkpoint, args.precision)
+    if args.lm_weight is not None and not 0 <= args.lm_weight <= 10:
+        p.error("--lm-weight must be from 0 to 10")
+    rec = recognizer_or_exit(args.checkpoint, args.precision, args.lm_weight)
     baseline = Tesseract(digits=rec.cfg.name == "digits") if args.baseline else None
     results = {}
     for s in args.datasets:
@@ -127,7 +130,8 @@ def main(argv=None) -> int:
         if wrong:
             print(f"{s}: first {len(wrong)} misreads (label -> read), drawn in {args.plot_dir}/")
             print("  " + "  ".join(f"{t!r}->{r!r}" for t, r in wrong))
-    print(f"\nmodel: {rec.source}  beam width {args.beam_width}  views {args.views}  encoder precision {rec.precision}")
+    lm = f"LM weight {rec.lm.weight:g}" if rec.lm else "no LM"
+    print(f"\nmodel: {rec.source}  beam width {args.beam_width}  views {args.views}  encoder precision {rec.precision}  {lm}")
     head = f"{'dataset':46} {'count':>6} {'acc':>7} {'exact':>7} {'1-NED':>7} {'ms/img':>7}"
     if baseline:
         head += f" | {'tess acc':>8} {'tess exact':>10} {'tess 1-NED':>10}"

@@ -17,10 +17,13 @@ RECORD = Path(__file__).resolve().parent / "data" / "dev_readings_words.tsv"
 def test_dev_readings_are_unchanged(shared):
     header, *lines = RECORD.read_text(encoding="utf-8").splitlines()
     sha = hashlib.sha256(shipped_model("words").read_bytes()).hexdigest()
-    assert header.endswith(sha), ("the shipped words model changed: record its readings again with "
-                                  "`python scripts/dev_readings.py words DEV_FOLDERS --out tests/data/dev_readings_words.tsv`")
+    again = "record its readings again with `python scripts/dev_readings.py words DEV_FOLDERS --out " \
+            "tests/data/dev_readings_words.tsv`"
+    assert f" sha256 {sha} " in header, f"the shipped words model changed: {again}"
     torch.set_num_threads(1)
     rec = load_recognizer("words")
+    lm = rec.lm.describe() if rec.lm else "none"
+    assert header.endswith(f" lm {lm}"), f"the default word prior changed (now {lm}): {again}"
     changed = []
     for line in lines:
         folder, rel, greedy, beam = line.split("\t")

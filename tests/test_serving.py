@@ -51,7 +51,7 @@ def test_serving_refuses_a_model_in_training_mode():
 def test_shipped_models_read_the_examples_the_same_both_ways(task):
     rec = load_recognizer(task)
     assert isinstance(rec.reader, ServingModel)
-    slow = TextRecognizer(rec.model, serving=False)
+    slow = TextRecognizer(rec.model, serving=False, lm=rec.lm)   # the same word prior (words: the default)
     images = sorted(EXAMPLES.glob(f"{task}_*.png"))
     assert len(images) >= 4
     for beam in (1, 5):

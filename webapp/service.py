@@ -27,8 +27,8 @@ from ocr.viz import attention_frames, save_gif
 from feedback import FeedbackError, add_submission, undo_submission
 
 TASK_LABELS = {"words": "Word (cropped)", "digits": "House number"}
-# Decoding per task. Words: beam search of width 5 (+0.7 / +0.8 points on IIIT5K / SVT over greedy for the stop-24
-# model with the bf16 encoder the demo uses on AMX CPUs, 7.2 instead of 4.5 ms per image on 2 threads, README).
+# Decoding per task. Words: beam search of width 5 with the model's word prior (ocr.lm; +2.7 / +4.8 points on IIIT5K /
+# SVT over greedy for the stop-31 default, 6.6 instead of 4.5 ms per image on one thread with the bf16 encoder, README).
 # Digits: greedy (beam changed nothing measurable).
 DEFAULT_BEAM = {"words": 5, "digits": 1}
 # Test-time views per task (ocr.views): a reading less confident than ocr.views.VIEWS_BELOW is read again
