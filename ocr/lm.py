@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -150,7 +151,7 @@ class LMFusion:
             out = np.zeros(len(self.charset) + 1, dtype=np.float32)
             out[self._classes] = self.weight * lp[self._letters]
             out[EOS] = self.weight * lp[END]
-        if len(self._cache) < 200_000:
+        if len(self._cache) < 4096:  # the common prefixes; bounded, whatever strangers send
             self._cache[prefix] = out
         return out
 
@@ -172,11 +173,20 @@ class LMFusion:
 
 def default_fusion(cfg, weight: float | None = None) -> LMFusion | None:
     """The word prior for a model config: weight None = DEFAULT_WEIGHT of its task (cfg.name), 0 = none.
-    None also when the charset has no letters (digits)."""
+    None also when the charset has no letters (digits). If the word list cannot be read, the default
+    reads without a prior (with a warning); an explicit weight raises ValueError."""
+    asked = weight is not None
     if weight is None:
         weight = DEFAULT_WEIGHT.get(cfg.name, 0.0)
     if weight < 0 or not math.isfinite(weight):
         raise ValueError(f"the LM weight must be a number >= 0, got {weight!r}")
     if weight == 0 or not any(c.lower() in ALPHABET for c in cfg.charset):
         return None
-    return LMFusion(word_lm(DEFAULT_ORDER, DEFAULT_WEIGHTING), cfg.charset, weight)
+    try:
+        lm = word_lm(DEFAULT_ORDER, DEFAULT_WEIGHTING)
+    except (OSError, ValueError) as e:
+        if asked:
+            raise ValueError(f"cannot build the word prior from {WORD_FREQUENCIES}: {e}") from None
+        warnings.warn(f"reading without the word prior: cannot build it from {WORD_FREQUENCIES} ({e})", stacklevel=2)
+        return None
+    return LMFusion(lm, cfg.charset, weight)

@@ -137,3 +137,35 @@ def test_confidences_stay_the_decoders_own_probabilities():
         own = torch.softmax(logits.float(), 1)[torch.arange(ids.shape[1]), ids[0]]
         assert np.allclose(pred.char_confidences, own[:-1].tolist(), atol=1e-5)
         assert pred.confidence == pytest.approx(float(own.prod()), abs=1e-5)
+
+
+def test_a_missing_word_list_warns_for_the_default_and_fails_when_asked(monkeypatch, tmp_path):
+    import ocr.lm as lm_module
+    monkeypatch.setattr(lm_module, "WORD_FREQUENCIES", tmp_path / "missing.tsv")
+    monkeypatch.setattr(lm_module, "word_lm", lambda *a: CharNgramLM(read_word_list(tmp_path / "missing.tsv")))
+    with pytest.warns(UserWarning, match="without the word prior"):
+        assert default_fusion(preset("words")) is None
+    with pytest.raises(ValueError, match="cannot build the word prior"):
+        default_fusion(preset("words"), 0.25)
+
+
+def test_evaluate_cli_says_which_prior_it_read_with(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parent.parent
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    examples = sorted((root / "data" / "examples").glob("words_*.png"))[:2]
+    for i, path in enumerate(examples):
+        Image.open(path).save(folder / f"{i}.png")
+    (folder / "labels.tsv").write_text("".join(f"{i}.png\t{p.stem.split('_')[-1]}\n" for i, p in enumerate(examples)))
+    cmd = [sys.executable, "scripts/evaluate.py", "words", f"folder:{folder}", "--threads", "1"]
+    run = lambda extra: subprocess.run(cmd + extra, cwd=root, capture_output=True, text=True, timeout=300)  # noqa: E731
+    assert "LM weight 0.25" in run([]).stdout            # the words default
+    assert "no LM" in run(["--lm-weight", "0"]).stdout
+    bad = run(["--lm-weight", "-1"])
+    assert bad.returncode == 2 and "--lm-weight" in bad.stderr and "Traceback" not in bad.stderr
