@@ -109,14 +109,15 @@ def read_word_list(path: str | Path = WORD_FREQUENCIES, weighting: str = "sqrt")
     return out
 
 
-# The word prior each task reads with by default: (order, weighting, weight), chosen on the real
-# validation split for the shipped model (data/models/words.md, stop 31); a task not listed has none.
+# The word prior each task reads with by default: the model's order and word weighting, and each task's
+# fusion weight, chosen on the real validation split for the shipped model (data/models/words.md, stop 31);
+# a task not listed has none.
 DEFAULT_ORDER, DEFAULT_WEIGHTING = 6, "sqrt"
 DEFAULT_WEIGHT: dict[str, float] = {"words": 0.25}
 
 
 @functools.lru_cache(maxsize=4)
-def word_lm(order: int = 6, weighting: str = "sqrt", path: str = str(WORD_FREQUENCIES)) -> CharNgramLM:
+def word_lm(order: int = DEFAULT_ORDER, weighting: str = DEFAULT_WEIGHTING, path: str = str(WORD_FREQUENCIES)) -> CharNgramLM:
     """The n-gram model of the engine's word list, built once per process (a few seconds)."""
     lm = CharNgramLM(read_word_list(path, weighting), order=order)
     lm.source = f"{Path(path).name} order {order} {weighting}"
