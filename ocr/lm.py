@@ -41,16 +41,17 @@ class CharNgramLM:
     """P(next character | up to order - 1 previous characters) over a-z and the end of a word.
 
     words: (word, weight) pairs; words with anything but a-z are skipped. discount: the absolute
-    discount subtracted from every seen count. Raises ValueError without a usable word.
+    discount subtracted from every seen count. source: what it was built from (for records).
+    Raises ValueError without a usable word.
     """
 
-    def __init__(self, words, order: int = 6, discount: float = 0.75):
+    def __init__(self, words, order: int = 6, discount: float = 0.75, source: str = ""):
         if order < 1:
             raise ValueError(f"order must be >= 1, got {order}")
         if not 0 < discount < 1:
             raise ValueError(f"discount must be in (0, 1), got {discount}")
         self.order = order
-        self.source = f"order {order}"       # what it was built from (word_lm names the list and weighting)
+        self.source = source or f"order {order}"
         index = {c: i for i, c in enumerate(ALPHABET)}
         counts: list[dict[str, Counter]] = [defaultdict(Counter) for _ in range(order)]
         used = 0
@@ -119,9 +120,7 @@ DEFAULT_WEIGHT: dict[str, float] = {"words": 0.25}
 @functools.lru_cache(maxsize=4)
 def word_lm(order: int = DEFAULT_ORDER, weighting: str = DEFAULT_WEIGHTING, path: str = str(WORD_FREQUENCIES)) -> CharNgramLM:
     """The n-gram model of the engine's word list, built once per process (a few seconds)."""
-    lm = CharNgramLM(read_word_list(path, weighting), order=order)
-    lm.source = f"{Path(path).name} order {order} {weighting}"
-    return lm
+    return CharNgramLM(read_word_list(path, weighting), order=order, source=f"{Path(path).name} order {order} {weighting}")
 
 
 class LMFusion:
@@ -156,11 +155,12 @@ class LMFusion:
             self._cache[prefix] = out
         return out
 
-    def apply(self, logp: np.ndarray, prefixes: list[str], active) -> np.ndarray:
-        """logp (N, classes) log-probabilities -> a fused copy; rows where `active` is False are kept."""
+    def apply(self, logp: np.ndarray, prefixes: list[str], active=None) -> np.ndarray:
+        """logp (N, classes) log-probabilities -> a fused copy; rows where `active` (N,) is False are
+        kept (default: every row is fused)."""
         out = logp.copy()
         for r, prefix in enumerate(prefixes):
-            if active[r]:
+            if active is None or active[r]:
                 b = self.bonus(prefix)
                 if b is not None:
                     out[r] += b

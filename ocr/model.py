@@ -246,7 +246,7 @@ class Recognizer(nn.Module):
             rank = logp
             if lm is not None:
                 prefixes = [self.tokenizer.decode_ids(h) for h in hist_tok.tolist()]
-                rank = torch.from_numpy(lm.apply(logp.cpu().numpy(), prefixes, [True] * len(prefixes))).to(dev)
+                rank = torch.from_numpy(lm.apply(logp.cpu().numpy(), prefixes)).to(dev)
             cand = (score.unsqueeze(1) + rank).flatten()
             top, idx = cand.topk(min(2 * width, cand.numel()))
             beams, toks = idx // logp.shape[1], idx % logp.shape[1]
