@@ -155,6 +155,21 @@ class LMFusion:
             self._cache[prefix] = out
         return out
 
+    def score(self, text: str) -> float:
+        """The prior's total for a whole reading: the bonuses its decoder was given along `text`, one per
+        character and one for the end, up to the first character after which no prior applies."""
+        total = 0.0
+        for i in range(len(text) + 1):
+            b = self.bonus(text[:i])
+            if b is None:
+                break
+            if i == len(text):
+                total += float(b[EOS])
+            else:
+                c = self.charset.find(text[i])
+                total += float(b[c + 1]) if c >= 0 else 0.0
+        return total
+
     def apply(self, logp: np.ndarray, prefixes: list[str], active=None) -> np.ndarray:
         """logp (N, classes) log-probabilities -> a fused copy; rows where `active` (N,) is False are
         kept (default: every row is fused)."""

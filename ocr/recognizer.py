@@ -12,6 +12,7 @@ the view it was read from (0 = the image as given; `view_input` rebuilds that vi
 """
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -110,7 +111,8 @@ class TextRecognizer:
 
         views > 1: an image read with a confidence below `below` is read again in views - 1 transformed
         copies (`ocr.views`), and the most confident of its readings is kept (`Prediction.view` says
-        which); confident readings cost nothing more.
+        which; with a word prior, the highest log-confidence + prior score); confident readings cost
+        nothing more.
         """
         views = check_views(views)
         if views == 1:
@@ -126,10 +128,16 @@ class TextRecognizer:
         more = self.read_prepared(extra, beam_width, batch_size)
         for j, i in enumerate(unsure):
             group = [preds[i]] + more[j * (views - 1):(j + 1) * (views - 1)]
-            best = max(range(views), key=lambda v: group[v].confidence)  # ties: the earlier view
+            best = max(range(views), key=lambda v: self._view_score(group[v]))  # ties: the earlier view
             group[best].view = best
             preds[i] = group[best]
         return preds
+
+    def _view_score(self, pred: Prediction) -> float:
+        """What picks among the views of one crop: the log of the decoder's confidence, plus the word
+        prior's score of the text when reading with one (the sum the decoder picked by at each step)."""
+        score = math.log(max(pred.confidence, 1e-30))
+        return score + self.lm.score(pred.text) if self.lm else score
 
     @torch.inference_mode()
     def read_prepared(self, batch: torch.Tensor, beam_width: int = 1, batch_size: int = 32) -> list[Prediction]:

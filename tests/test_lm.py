@@ -73,6 +73,20 @@ def test_fusion_bonus_is_weighted_log_ratio_on_letters_and_end_only():
     assert one.bonus("ca7") is None and one.bonus("a-b") is None   # no prior after a non-letter
 
 
+def test_score_is_the_sum_of_the_bonuses_along_a_reading():
+    charset = preset("words").charset
+    fusion = LMFusion(CharNgramLM(WORDS, order=4), charset, 0.5)
+    c, a, t = (charset.index(ch) + 1 for ch in "cat")
+    want = fusion.bonus("")[c] + fusion.bonus("c")[a] + fusion.bonus("ca")[t] + fusion.bonus("cat")[EOS]
+    assert fusion.score("cat") == pytest.approx(float(want))
+    assert fusion.score("CAT") == pytest.approx(fusion.score("cat"))
+    assert fusion.score("cat") > fusion.score("cqt")               # the word over a misspelling of it
+    assert fusion.score("") == pytest.approx(float(fusion.bonus("")[EOS]))
+    # the prior stops where the decoder stopped getting it: after the first non-letter
+    assert fusion.score("ca7t") == pytest.approx(float(fusion.bonus("")[c] + fusion.bonus("c")[a]))
+    assert fusion.score("7cat") == 0
+
+
 def test_fusion_changes_a_near_tie_towards_the_word():
     charset = preset("words").charset
     fusion = LMFusion(word_lm(), charset, 0.3)

@@ -1,5 +1,8 @@
 """Test-time views (ocr.views, TextRecognizer.read(..., views=n)): what the views are, and that the kept
-reading is the most confident one of exactly the views that were read."""
+reading is the most confident one of exactly the views that were read (with a word prior: the highest
+log-confidence + prior score)."""
+import dataclasses
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +12,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from ocr.prediction import Prediction
 from ocr.recognizer import load_recognizer
 from ocr.views import MAX_VIEWS, VIEWS, check_views, views
 
@@ -51,17 +55,25 @@ def test_a_bad_number_of_views_is_refused(bad, rec):
         rec.read(_word(), views=bad)
 
 
-def test_views_keep_the_most_confident_reading_of_the_unsure_images(rec):
+@pytest.mark.parametrize("prior", [False, True])
+def test_views_keep_the_most_confident_reading_of_the_unsure_images(rec, prior):
+    """Without a prior the highest confidence wins; with one, the highest log-confidence + prior score."""
+    rec = rec if prior else load_recognizer("words", lm_weight=0)
+    assert (rec.lm is not None) == prior
+
+    def score(p):
+        return math.log(p.confidence) + (rec.lm.score(p.text) if prior else 0.0)
+
     images = sorted(EXAMPLES.glob("words_*.png"))[:3] + [_word()]
     plain = rec.read(images)
     every = rec.read(images, views=3, below=1.0)        # every image is unsure: all three views read
     for item, p, best in zip(images, plain, every):
         copies = views(item if isinstance(item, Image.Image) else Image.open(item).convert("RGB"), 3)
         singles = rec.read(copies)
-        top = max(range(3), key=lambda v: singles[v].confidence)
+        top = max(range(3), key=lambda v: score(singles[v]))
         assert best.view == top and best.text == singles[top].text
-        assert best.confidence == pytest.approx(max(s.confidence for s in singles), abs=1e-6)
-        assert best.confidence >= p.confidence - 1e-6
+        assert score(best) == pytest.approx(max(score(s) for s in singles), abs=1e-5)
+        assert score(best) >= score(p) - 1e-5
         assert torch.equal(rec.view_input(item, best.view), rec.prepare(copies[best.view])[0])
     # a threshold no reading is under: nothing is read again, the readings are the plain ones
     none = rec.read(images, views=3, below=0.0)
@@ -71,6 +83,23 @@ def test_views_keep_the_most_confident_reading_of_the_unsure_images(rec):
     some = rec.read(images, views=3, below=cut)
     for p, b, s in zip(plain, every, some):
         assert (s.text, s.view) == ((b.text, b.view) if p.confidence < cut else (p.text, 0))
+
+
+def test_with_a_prior_the_views_prefer_a_word_over_a_slightly_more_confident_non_word(rec, monkeypatch):
+    """Readings of three views, given: the most confident is a non-word; the prior picks the word."""
+    readings = [Prediction("HOUSF", 0.50, [0.9] * 5), Prediction("HOUSE", 0.45, [0.9] * 5),
+                Prediction("H0USE", 0.40, [0.9] * 5)]
+    assert rec.lm.score("HOUSE") > rec.lm.score("HOUSF") + math.log(0.50 / 0.45)
+
+    def fake(batch, beam_width=1, batch_size=32):
+        return [dataclasses.replace(r) for r in (readings[:1] if batch.shape[0] == 1 else readings[1:])]
+
+    monkeypatch.setattr(rec, "read_prepared", fake)
+    best = rec.read(_word(), views=3, below=1.0)[0]
+    assert (best.text, best.view) == ("HOUSE", 1)
+    plain = load_recognizer("words", lm_weight=0)
+    monkeypatch.setattr(plain, "read_prepared", fake)
+    assert (plain.read(_word(), views=3, below=1.0)[0].text) == "HOUSF"   # no prior: confidence alone
 
 
 def test_views_need_a_threshold_between_0_and_1(rec):
