@@ -157,7 +157,8 @@ class LMFusion:
 
     def score(self, text: str) -> float:
         """The prior's total for a whole reading: the bonuses its decoder was given along `text`, one per
-        character and one for the end, up to the first character after which no prior applies."""
+        character and one for the end, up to the first character after which no prior applies. (A reading
+        cut at the model's maximum length never picked the end; it is scored as if it had.)"""
         total = 0.0
         for i in range(len(text) + 1):
             b = self.bonus(text[:i])
