@@ -61,9 +61,19 @@ def added_fonts(p: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[s
     return fonts
 
 
+def _lm_weight(text: str) -> float:
+    try:
+        w = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= w <= 10:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 10, got {text}")
+    return w
+
+
 def add_lm_option(p: argparse.ArgumentParser) -> None:
-    """--lm-weight W (the word prior of `ocr.lm`), for the scripts that read images."""
-    p.add_argument("--lm-weight", type=float, default=None, metavar="W",
+    """--lm-weight W (the word prior of `ocr.lm`, 0 to 10), for the scripts that read images."""
+    p.add_argument("--lm-weight", type=_lm_weight, default=None, metavar="W",
                    help="weight of the word prior fused into decoding (ocr.lm, a character n-gram model of "
                         "data/synth/word_frequencies.tsv); 0 reads without it; default: the model task's "
                         "default (ocr.lm.DEFAULT_WEIGHT)")

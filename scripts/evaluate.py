@@ -109,8 +109,6 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=20_000, help="seed of synthetic evaluation sets (never a training seed)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.lm_weight is not None and not 0 <= args.lm_weight <= 10:
-        p.error("--lm-weight must be from 0 to 10")
     rec = recognizer_or_exit(args.checkpoint, args.precision, args.lm_weight)
     baseline = Tesseract(digits=rec.cfg.name == "digits") if args.baseline else None
     results = {}

@@ -33,8 +33,8 @@ TASK_LABELS = {"words": "Word (cropped)", "digits": "House number"}
 DEFAULT_BEAM = {"words": 5, "digits": 1}
 # Test-time views per task (ocr.views): a reading less confident than ocr.views.VIEWS_BELOW is read again
 # turned -8 / +8 degrees, with a margin and trimmed, and the most confident reading is kept (with the word prior: the
-# highest log-confidence + prior score, stop 32) (model card: chosen on
-# the real validation split; digits: on held-out synthetic numbers and the real number crops' validation split).
+# highest log-confidence + prior score, stop 32). Model card: chosen on the real validation split; digits: on held-out
+# synthetic numbers and the real number crops' validation split.
 DEFAULT_VIEWS = {"words": 5, "digits": 5}
 
 
