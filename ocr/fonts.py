@@ -73,6 +73,10 @@ def find_fonts(extra_dirs: tuple[str, ...] = (), required: str = "", system: boo
 # renderings of all printable characters (matplotlib's bundled DejaVu/STIX fonts) must be the same
 # character, up to case and the look-alike groups below. Seven-segment display fonts are a real
 # style for digits, which this template test cannot judge, so they are trusted for digits only.
+# With top=k (the v6 engine: 3) the character need only be among the k nearest distinct characters:
+# the strict test refuses the G of about half the fonts whose C it keeps (their Gs come out nearest
+# to C, O, 0 or 6), so v1-v5 draw C in styles whose G they never show, and an upper-case G read as C
+# is the most frequent one-letter misread of the stop-32 default (data/models/words.md, stop 33).
 
 GLYPH = 20  # glyph bitmaps are scaled into GLYPH x GLYPH, aspect kept
 REFERENCE_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Italic.ttf",
@@ -130,9 +134,21 @@ def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower() or any(a in g and b in g for g in LOOK_ALIKE)
 
 
-def _legible(path: str, trusted: bool = False) -> str:
-    """The printable characters that the font at `path` draws recognizably (see above); for a
-    trusted font, every printable character its character map has and that draws something."""
+def _nearest(sims, labels, top: int) -> list[str]:
+    """The `top` distinct characters (up to case) nearest by template similarity, nearest first."""
+    out: list[str] = []
+    for i in sims.argsort()[::-1]:
+        if all(labels[i].lower() != c.lower() for c in out):
+            out.append(labels[i])
+            if len(out) >= top:
+                break
+    return out
+
+
+def _legible(path: str, trusted: bool = False, top: int = 1) -> str:
+    """The printable characters that the font at `path` draws recognizably (see above): each one is
+    (up to `_same`) among the `top` nearest distinct characters; for a trusted font, every printable
+    character its character map has and that draws something."""
     from PIL import ImageFont
 
     try:
@@ -149,7 +165,11 @@ def _legible(path: str, trusted: bool = False) -> str:
     out = set()
     for ch in PRINTABLE:
         v = _glyph_vector(font, ch)
-        if v is not None and _same(labels[int((vecs @ v).argmax())], ch):
+        if v is None:
+            continue
+        sims = vecs @ v
+        nearest = [labels[int(sims.argmax())]] if top == 1 else _nearest(sims, labels, top)
+        if any(_same(near, ch) for near in nearest):
             out.add(ch)
     if any(s in path for s in SEGMENT_DISPLAY):
         out |= {c for c in "0123456789" if _glyph_vector(font, c) is not None}
@@ -163,12 +183,14 @@ def _cache_file() -> Path:
 _LEGIBLE: dict[str, str] = {}
 
 
-def legibility(paths, trusted=()) -> dict[str, frozenset]:
+def legibility(paths, trusted=(), top: int = 1) -> dict[str, frozenset]:
     """{font path: characters it draws legibly}, computed once per font file and cached on disk
     (`ocr.settings.cache_dir()`, keyed by path, size and modification time); ~0.1 s per new font.
 
     trusted: paths of fonts known to be text fonts (script and handwriting faces fail the
     template test although their letters are letters): every character they draw counts.
+    top: a character counts if it is among the `top` nearest distinct reference characters (1: the
+    nearest, the engines v1-v5; 3: v6).
     """
     import json
 
@@ -178,7 +200,8 @@ def legibility(paths, trusted=()) -> dict[str, frozenset]:
 
     def key(p):
         st = os.stat(p)
-        return f"{p}|{st.st_size}|{int(st.st_mtime)}" + ("|trusted" if p in trusted else "")
+        return (f"{p}|{st.st_size}|{int(st.st_mtime)}" + ("|trusted" if p in trusted else "")
+                + (f"|top{top}" if top > 1 and p not in trusted else ""))
 
     keys = {p: key(p) for p in paths}
     if any(k not in _LEGIBLE for k in keys.values()):
@@ -188,7 +211,7 @@ def legibility(paths, trusted=()) -> dict[str, frozenset]:
             pass
     todo = [p for p, k in keys.items() if k not in _LEGIBLE]
     for p in tqdm(todo, desc="checking font legibility (cached)", unit="font", disable=len(todo) < 50):
-        _LEGIBLE[keys[p]] = _legible(p, p in trusted)
+        _LEGIBLE[keys[p]] = _legible(p, p in trusted, top)
     if todo:
         f = _cache_file()
         try:

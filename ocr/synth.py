@@ -75,17 +75,18 @@ class FontPicker:
     (`ocr.fonts.legibility`): a decorative font whose "7" is a heart never labels a heart "7".
     `added` fonts (e.g. script and handwriting faces given with `--add-fonts`) are trusted text fonts,
     drawn for `added_rate` of the texts; with none, the choice is exactly as without the option.
+    `legible_top`: the legibility test's `top` (1: strict, engines v1-v5; LEGIBLE_TOP for the others).
     """
 
     DECORATIVE = ("/aenigma/",)
 
     def __init__(self, fonts: tuple[str, ...], decorative_rate: float = 0.2, added: tuple[str, ...] = (),
-                 added_rate: float = 0.4):
+                 added_rate: float = 0.4, legible_top: int = 1):
         if not 0 <= decorative_rate + (added_rate if added else 0) <= 1:
             raise ValueError("decorative_rate + added_rate must be within [0, 1]")
         have = {Path(f).name.lower() for f in fonts}
         added = tuple(f for f in added if Path(f).name.lower() not in have)  # the same file twice
-        self.legible = legibility(tuple(fonts) + added, trusted=added)
+        self.legible = legibility(tuple(fonts) + added, trusted=added, top=legible_top)
         usable = [f for f in fonts if self.legible[f]] or list(fonts)
         self.plain = [f for f in usable if not any(d in f for d in self.DECORATIVE)]
         self.fancy = [f for f in usable if any(d in f for d in self.DECORATIVE)]
@@ -277,9 +278,11 @@ def _compose(rng: random.Random, masks: Image.Image, min_contrast: float) -> Ima
 
 # v1: the engine of the first shipped models; v2, v3: see ocr.synth_v2; v4: v2 whose lexicon words follow the
 # frequencies of English words (FREQUENT_WORDS) instead of a uniform draw from the lexicon; v5: v4 + v3's words
-# bent along a circle (ocr.synth_v2.CIRCULAR_ARC).
-ENGINES = ("v1", "v2", "v3", "v4", "v5")
-FREQUENCY_ENGINES = ("v4", "v5")   # engines whose lexicon words follow FREQUENT_WORDS
+# bent along a circle (ocr.synth_v2.CIRCULAR_ARC); v6: v5 whose fonts draw a character if it is among the three
+# nearest reference characters (LEGIBLE_TOP, `ocr.fonts.legibility`), not only the nearest.
+ENGINES = ("v1", "v2", "v3", "v4", "v5", "v6")
+FREQUENCY_ENGINES = ("v4", "v5", "v6")   # engines whose lexicon words follow FREQUENT_WORDS
+LEGIBLE_TOP = {"v6": 3}   # engine -> the legibility test's `top` (1 for the others)
 
 
 class WordSynth:
@@ -303,7 +306,8 @@ class WordSynth:
         self.fonts = fonts or find_fonts(required=string.ascii_letters + string.digits)
         if not self.fonts:
             raise RuntimeError("no usable fonts found; install some (see README) or pass --fonts DIR")
-        self.pick_font = FontPicker(self.fonts, added=tuple(added_fonts), added_rate=added_rate)
+        self.pick_font = FontPicker(self.fonts, added=tuple(added_fonts), added_rate=added_rate,
+                                    legible_top=LEGIBLE_TOP.get(engine, 1))
         lex = lexicon if lexicon is not None else load_lexicon()
         self.lexicon = [w for w in lex if len(w) <= max_len] or ["text"]
         self.seed, self.length, self.max_len, self.min_contrast = seed, length, max_len, min_contrast

@@ -35,7 +35,8 @@ from .settings import data_dir
 from .synth import _background, _colour_pair, _draw_text, _font, _luma, _persp_coeffs, degrade
 
 COLOURS = data_dir() / "synth" / "colours.json"
-CIRCULAR_ARC = {"v3": 0.15, "v5": 0.15}   # engine -> share of words bent along a circle (v3 = v2 + this, v5 = v4 + this)
+# engine -> share of words bent along a circle (v3 = v2 + this, v5 = v4 + this, v6 = v5 with more fonts per character)
+CIRCULAR_ARC = {"v3": 0.15, "v5": 0.15, "v6": 0.15}
 
 
 @functools.lru_cache(maxsize=1)

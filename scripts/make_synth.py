@@ -37,9 +37,10 @@ def main(argv=None) -> int:
     p.add_argument("--engine", choices=ENGINES, default="v2",
                    help="word engine version (default v2; v1: the first engine; "
                         "v3: v2 + words bent along a circle; v4: v2 with words drawn by their frequency in "
-                        "English; v5: v4 + v3's circles); digits have one engine")
+                        "English; v5: v4 + v3's circles; v6: v5 with more fonts per character, the legibility "
+                        "test keeping a glyph among its 3 nearest reference characters); digits have one engine")
     p.add_argument("--circles", type=float, metavar="SHARE",
-                   help="share of the words bent along a circle, 0 to 1, for the engines that bend (v3, v5; their "
+                   help="share of the words bent along a circle, 0 to 1, for the engines that bend (v3, v5, v6; their "
                         "own share is 0.15); --circles 1 makes a validation set of bent words only")
     p.add_argument("--lmdb", action="store_true", help="write an LMDB instead of PNG files + labels.tsv")
     p.add_argument("--fonts", action="append", default=[], help="extra font folder (repeatable)")

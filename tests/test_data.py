@@ -200,7 +200,7 @@ def test_synth_words_uses_the_shipped_engine_unless_told():
     assert build_dataset("synth-words", WORDS).engine == "v2"
     assert build_dataset("synth-words:0.3@v1", WORDS).engine == "v1"
     assert build_dataset("synth-words@v3", WORDS).engine == "v3"
-    with pytest.raises(ValueError, match="unknown word engine 'v9' in synth-words@v9; one of v1, v2, v3, v4, v5"):
+    with pytest.raises(ValueError, match="unknown word engine 'v9' in synth-words@v9; one of v1, v2, v3, v4, v5, v6"):
         build_dataset("synth-words@v9", WORDS)
 
 
@@ -414,6 +414,26 @@ def test_circular_arc_bends_the_line_and_v3_is_v2_plus_it():
             assert ta == tb == t2 and np.array_equal(np.asarray(ia), np.asarray(ib))
             differ += not np.array_equal(np.asarray(ia), np.asarray(i2))
         assert differ >= 3     # about 15 % of the words are bent (the rest of such a sample's draws shift too)
+
+
+def test_v6_is_v5_with_more_legible_fonts_per_character():
+    """v6 draws v5's texts (deterministically) with the looser legibility rule: characters of a plain
+    serif font that v5 refuses (DejaVu Serif Bold's A, B, K, R) become drawable, so some images change."""
+    import os
+    from ocr import fonts
+    from ocr.synth import WordSynth
+    mpl = fonts._matplotlib_dir()
+    F = tuple(os.path.join(mpl, f) for f in ("DejaVuSerif-Bold.ttf", "DejaVuSans.ttf", "DejaVuSans-Oblique.ttf"))
+    if not all(os.path.exists(f) for f in F):
+        pytest.skip("needs matplotlib's DejaVu fonts")
+    v5, v6, again = (WordSynth(WORDS.charset, fonts=F, seed=5, engine=e) for e in ("v5", "v6", "v6"))
+    assert set("ABKR") <= v6.pick_font.legible[F[0]] - v5.pick_font.legible[F[0]]
+    differ = 0
+    for i in range(60):
+        (i5, t5), (i6, t6), (ia, ta) = v5[i], v6[i], again[i]
+        assert t5 == t6 == ta and np.array_equal(np.asarray(i6), np.asarray(ia))
+        differ += not np.array_equal(np.asarray(i5), np.asarray(i6))
+    assert differ >= 3
 
 
 def test_v4_draws_frequent_words_like_real_signs(tmp_path):

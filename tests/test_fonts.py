@@ -74,6 +74,36 @@ def test_a_trusted_font_counts_every_character_it_draws(liar_font):
     assert not {"7", "e", "3"} & fonts.legibility([liar_font])[liar_font]  # cached apart from the untrusted check
 
 
+def test_top3_keeps_the_real_letters_of_a_text_font_the_nearest_test_refuses(liar_font):
+    """v6's rule (top=3): DejaVu Serif Bold is a text font, yet its A, B, K and R are nearest to other
+    characters' templates; among the three nearest they count. Wrong glyphs stay refused."""
+    serif_bold = os.path.join(MPL, "DejaVuSerif-Bold.ttf")
+    strict = fonts.legibility([serif_bold])[serif_bold]
+    loose = fonts.legibility([serif_bold], top=3)[serif_bold]
+    assert not set("ABKR") & strict and set("ABKR") <= loose and strict < loose
+    liar = fonts.legibility([liar_font], top=3)[liar_font]
+    assert not {"7", "e", "3"} & liar and fonts.legibility([liar_font])[liar_font] <= liar
+
+
+def test_nearest_counts_distinct_characters_up_to_case():
+    import numpy as np
+    labels = ["C", "c", "O", "G", "6"]
+    sims = np.array([0.9, 0.85, 0.8, 0.7, 0.75])
+    assert fonts._nearest(sims, labels, 1) == ["C"]
+    assert fonts._nearest(sims, labels, 3) == ["C", "O", "6"]   # c is C again; G is fourth
+    assert fonts._nearest(sims, labels, 9) == ["C", "O", "6", "G"]
+
+
+def test_each_rule_is_cached_apart(liar_font, monkeypatch):
+    strict = fonts.legibility([liar_font])
+    calls = []
+    real = fonts._legible
+    monkeypatch.setattr(fonts, "_legible", lambda *a: calls.append(a) or real(*a))
+    fonts.legibility([liar_font], top=3)
+    assert calls == [(liar_font, False, 3)]
+    assert fonts.legibility([liar_font]) == strict and len(calls) == 1
+
+
 def _decorative_copy(tmp_path):
     import shutil
 
