@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(DEJAVU), reason="needs matplo
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("OCR_CACHE", str(tmp_path / "cache"))  # conftest's OCR_CACHE would win over XDG_CACHE_HOME
     monkeypatch.setattr(fonts, "_LEGIBLE", {})
 
 
