@@ -2,7 +2,7 @@
 
 The photos are scikit-image's bundled sample images that its documentation marks CC0 or public
 domain (listed in PHOTOS with their licence). They are found in the installed package's data folder
-without importing scikit-image; `pip install scikit-image` (requirements-dev.txt) provides them.
+without importing scikit-image; `pip install scikit-image` (requirements.txt) provides them.
 
     patch(rng, w, h) -> PIL RGB image (w, h): a random crop of a random photo at a random scale,
                         flipped or not; a pure function of the rng's state.

@@ -257,8 +257,8 @@ class _Keeper:
         acc = sum(m["accuracy"] for m in metrics.values()) / max(1, len(metrics))
         m = dict(meta, steps=st.step, images_seen=st.images_seen, wall_seconds=round(st.wall_seconds), metrics=metrics)
         name = self._name(acc)
-        if self.val_sets:
-            st.best = sorted(st.best + [(acc, name)], reverse=True)
+        if self.val_sets:  # a step saved twice (a resumed run's last step) is ranked once
+            st.best = sorted([b for b in st.best if b[1] != name] + [(acc, name)], reverse=True)
         last = save_checkpoint(kept, self.run / "last.safetensors", m)
         if (acc, name) in st.best[: self.keep_best]:
             save_checkpoint(kept, self.run / name, m)
@@ -390,6 +390,7 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
     t0 = time.time() - state.wall_seconds
     session_start = time.time()
     skipped = 0
+    saved_at = state.step  # the step of the newest checkpoint on disk (a resumed run starts from one)
 
     def checkpoint():
         state.wall_seconds = time.time() - t0
@@ -421,11 +422,12 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
         stop = _out_of_time(opt, state.step, session_start, world)
         if rank == 0 and (state.step % opt.val_every == 0 or state.step >= opt.steps):
             checkpoint()
+            saved_at = state.step
         if stop:
             tqdm.write(f"stopping at step {state.step} (--stop-at / --max-minutes)")
             break
     bar.close()
-    if rank == 0 and state.step % opt.val_every != 0:
+    if rank == 0 and saved_at != state.step:
         checkpoint()
     if world > 1:
         distributed.barrier()
