@@ -15,6 +15,7 @@ import argparse
 import html
 import json
 import logging
+import math
 import os
 import re
 import uuid
@@ -29,7 +30,8 @@ from gradio.utils import get_upload_folder, is_in_or_equal  # noqa: E402
 from webapp.review import Review  # noqa: E402
 from ocr.config import TASKS  # noqa: E402
 from ocr.settings import data_dir  # noqa: E402
-from webapp.service import TASK_LABELS, DemoService, Refused, UserError, confidence_spans  # noqa: E402
+from webapp.service import (TASK_LABELS, DemoService, Refused, UserError, all_text, confidence_spans,  # noqa: E402
+                             draw_regions, region_at)
 
 EXAMPLES = data_dir() / "examples"
 COLORS = {"high": "#b7eb8f", "medium": "#ffd666", "low": "#ff7875"}
@@ -157,73 +159,138 @@ client.predict(handle_file("word.png"), "words", "HELLO", api_name="/save_correc
 ```"""
 
 
+LEGEND = ("Letter colours: <span style='background:#b7eb8f'>&nbsp;sure&nbsp;</span> "
+          "<span style='background:#ffd666'>&nbsp;unsure&nbsp;</span> <span style='background:#ff7875'>&nbsp;"
+          "probably wrong&nbsp;</span>; boxes on the photo use the same colours.")
+SCROLL_TO_RESULT = "() => { const e = document.getElementById('result_anchor'); if (e) e.scrollIntoView({behavior: 'smooth', block: 'start'}); }"
+
 CSS = """
 #examples img { object-fit: contain !important; }      /* whole example images, not square crops */
 #advice p { color: #ad4e00; font-weight: 600; }
 #review_gallery img { object-fit: contain !important; }
+#transcript span { font-size: 2rem !important; line-height: 1.3; }        /* the reading: the largest text */
+#legend p { font-size: 0.8rem; color: #666; }
 """
 
 
+def _point(index) -> tuple[float, float] | None:
+    """A click's (x, y) from Gradio's select data, or None when it is not two finite numbers."""
+    try:
+        x, y = (float(v) for v in index[:2])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+    return (x, y) if all(math.isfinite(v) and abs(v) < 1e6 for v in (x, y)) else None
+
+
+NO_DETAIL = "Click a box on the photo or a row of the list to see it read step by step and correct it."
+HINT = ("Click a box (or a row of the list) to watch that reading and correct it. A word the boxes missed: click two "
+        "opposite corners around it.")
+
+
 def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
-    def read(image, task_label, box=None):
-        """Page handler: a failure goes to the message line and clears the outputs (no error badges)."""
-        try:
-            r = svc.recognize(image, _task(task_label), box=box if box and len(box) == 4 else None)
-        except (UserError, gr.Error) as e:
-            log.info("refused: %s", e)
-            return (None, "", "", "", gr.Slider(minimum=1, maximum=2, value=1, visible=False), None, [],
-                    gr.Textbox(value=""), "", str(e))
+    def empty_detail(message: str = ""):
+        return (None, "", "", "", gr.Slider(minimum=1, maximum=2, value=1, visible=False), None, [],
+                gr.Textbox(value=""), "", message)
+
+    def detail(image, task: str, regions, i: int, message: str = ""):
+        """The outputs of one region's reading (DETAIL_OUTS)."""
+        r = svc.detail(image, task, regions[i])
         p = r.prediction
         steps = len(r.frames)
-        info = (f"**{plain(p.text) or '(nothing)'}** · confidence {p.confidence:.2f} · read in {r.read_ms:.0f} ms · "
-                f"{steps} decoding steps · the picture is the image as the network sees it")
+        info = (f"confidence {p.confidence:.2f} · region {i + 1} of {len(regions)} · read in {r.read_ms:.0f} ms · "
+                f"{steps} decoding steps · the picture is the region as the network sees it")
         html_ = f'<img id="attn_gif" src="{r.gif_data_uri}" alt="attention at every step" style="max-width:100%">'
         return (confidence_spans(p), plain(r.advice), info, html_,
                 gr.Slider(minimum=1, maximum=max(2, steps), value=1, step=1, interactive=True, visible=True),
-                r.frames[0], r.frames, gr.Textbox(value=p.text), p.text, "")
+                r.frames[0], r.frames, gr.Textbox(value=p.text), p.text, message)
 
-    def corner(image, box, evt: gr.SelectData):
-        """A click on the photo: the first sets one corner, the second the opposite one, a third starts over.
-        The photo is redrawn with the region that Read will read."""
-        x, y = (int(v) for v in evt.index[:2])
-        if len(box or []) == 2:
-            x0, y0 = box
-            box = [min(x0, x), min(y0, y), max(x0, x), max(y0, y)]
-            msg = f"Crop: x {box[0]}-{box[2]}, y {box[1]}-{box[3]}: Read reads only this region."
-        else:
-            box, msg = [x, y], f"First corner at ({x}, {y}): now click the opposite corner."
-        try:
-            return box, msg, svc.preview(image, box)
-        except UserError as e:
-            return [], str(e), gr.skip()
+    def table(regions):
+        return [[i + 1, r.text, round(r.confidence, 2)] for i, r in enumerate(regions)]
 
-    def new_image(image):
-        """A new upload: show it in the clickable photo, no crop yet."""
+    def picture(image, regions, selected, corner=None):
+        img = svc._image(image)
+        shown = [r for r in regions if r.box != (0, 0, img.width, img.height)]  # a crop read whole: no box
+        pic, k = draw_regions(img, shown, selected if shown else -1, corner)
+        return pic, k
+
+    def read(image, task_label):
+        """Page handler: find and read everything; a failure goes to the message line and clears the outputs."""
         try:
-            shown = svc.preview(image, []) if image is not None else None
-        except UserError:
-            shown = None
-        return [], "No crop: the whole image is read.", gr.Image(value=shown, visible=shown is not None)
+            task = _task(task_label)
+            res = svc.read_photo(image, task)
+            regions = res.regions
+            pic, k = picture(image, regions, 0)
+            first = detail(image, task, regions, 0) if regions else empty_detail(res.message)
+        except (UserError, gr.Error) as e:
+            log.info("refused: %s", e)
+            return (gr.Image(value=None, visible=False), [], "", [], -1, [], 1.0, HINT) + empty_detail(str(e))
+        hint = (f"{len(regions)} region{'s' if len(regions) != 1 else ''} found in {res.read_ms:.0f} ms. " + HINT
+                if not res.whole else "Read as one crop. " + HINT)
+        return (gr.Image(value=pic, visible=True), table(regions), all_text(regions), regions, 0 if regions else -1,
+                [], k, hint) + first
+
+    def select(image, task_label, regions, i, scale):
+        try:
+            pic, _ = picture(image, regions, i)
+            return (pic, i, []) + detail(image, _task(task_label), regions, i)
+        except (UserError, gr.Error, IndexError) as e:
+            return (gr.skip(), gr.skip(), []) + empty_detail(str(e))
+
+    def on_row(image, task_label, regions, scale, evt: gr.SelectData):
+        try:
+            i = int(evt.index[0])
+        except (TypeError, ValueError, IndexError, KeyError):
+            i = -1
+        if not regions or not 0 <= i < len(regions):
+            return (gr.skip(),) * 3 + empty_detail("Read a photo first.")
+        return select(image, task_label, regions, i, scale)
+
+    def on_photo(image, task_label, regions, corner, scale, evt: gr.SelectData):
+        """A click on the photo: inside a box selects it; elsewhere the first of two corners of a new region."""
+        pt = _point(evt.index)
+        task = _task(task_label)
+        if pt is None or not scale:
+            return (gr.skip(),) * 5 + empty_detail("That click could not be read: click on the photo again.")
+        x, y = pt[0] / scale, pt[1] / scale
+        i = region_at(regions, x, y) if not corner else -1
+        try:
+            if i >= 0:
+                pic, _ = picture(image, regions, i)
+                return (pic, regions, i, [], gr.skip()) + detail(image, task, regions, i)
+            if not corner:
+                pic, _ = picture(image, regions, -1, (x, y))
+                return (pic, regions, -1, [x, y], gr.skip()) + empty_detail(
+                    "First corner set: now click the opposite corner of the text.")
+            region = svc.add_region(image, task, (*corner, x, y))
+            regions = list(regions) + [region]
+            i = len(regions) - 1
+            pic, _ = picture(image, regions, i)
+            return (pic, regions, i, [], table(regions)) + detail(image, task, regions, i, f"Added region {i + 1}.")
+        except (UserError, gr.Error) as e:
+            return (gr.skip(), gr.skip(), gr.skip(), [], gr.skip()) + empty_detail(str(e))
 
     def show_step(frames, step):
         if not frames:
             return None
-        return frames[max(0, min(len(frames), int(step)) - 1)]
+        try:
+            k = int(float(step))
+        except (TypeError, ValueError, OverflowError):
+            k = 1
+        return frames[max(0, min(len(frames), k) - 1)]
 
-    def submit(image, task_label, text, client, recent, reading, box, confirm):
-        if reading is None or reading == "" and not text:
-            return "Read an image first, then correct the reading or confirm it.", recent or [], recent or []
+    def submit(image, task_label, text, client, recent, reading, regions, selected, confirm):
+        if not regions or not isinstance(selected, int) or not 0 <= selected < len(regions):
+            return "Read an image first, then correct the reading or confirm it.", recent or [], recent or [], gr.skip()
         if confirm and isinstance(text, str) and text.strip() != reading:
             return ("You changed the text: press \"Save my correction\" to save it, or put the reading back "
-                    "to confirm the model."), recent or [], recent or []
+                    "to confirm the model."), recent or [], recent or [], gr.skip()
         try:
-            sid, msg = svc.save(image, _task(task_label), None if confirm else text, client,
-                                box=box if box and len(box) == 4 else None)
+            sid, msg = svc.save(image, _task(task_label), None if confirm else text, client, region=regions[selected])
         except (UserError, gr.Error) as e:
             log.info("refused: %s", e)
-            return str(e), recent or [], recent or []
+            return str(e), recent or [], recent or [], gr.skip()
         recent = [[sid, _task(task_label), msg.split(": ", 1)[1]]] + (recent or [])
-        return msg, recent[:10], recent[:10]
+        return msg, recent[:10], recent[:10], gr.skip()
 
     def undo(client, recent):
         if not recent:
@@ -236,12 +303,24 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
         return msg, recent, recent
 
     def api_recognize(image, task):
-        """Read an image: (image, task 'words' or 'digits') -> text, confidence, per-character confidences."""
+        """Read an image as one crop: (image, task 'words' or 'digits') -> text, confidence, per-character
+        confidences."""
         try:
             p = svc.recognize(image, _task(task)).prediction
         except UserError as e:
             raise refuse(str(e)) from None
         return p.text, p.confidence, json.dumps([round(c, 4) for c in p.char_confidences])
+
+    def api_read_photo(image, task):
+        """Find and read every word (or the house number) of a photo: (image, task) -> list of regions, each
+        {box: [x0, y0, x1, y1], quad: [[x, y] x 4], text, confidence, char_confidences}, in reading order."""
+        try:
+            res = svc.read_photo(image, _task(task))
+        except UserError as e:
+            raise refuse(str(e)) from None
+        return [{"box": list(r.box), "quad": [[round(x, 1), round(y, 1)] for x, y in r.quad], "text": r.text,
+                 "confidence": round(r.confidence, 4), "char_confidences": [round(c, 4) for c in r.chars]}
+                for r in res.regions]
 
     def api_save(image, task, corrected_text):
         """Save a correction: (image, task, corrected text) -> confirmation message."""
@@ -252,50 +331,61 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
 
     # delete_cache: uploads older than an hour are removed every 10 minutes (the cache would grow forever)
     with gr.Blocks(title="Read text in photos", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
-        # per-tab state is dropped 30 minutes after a tab goes (attention frames are kept only per tab)
+        # per-tab state (dropped 30 minutes after a tab goes): ids and small numbers, never images
         client_id = gr.State("", time_to_live=1800)
         frames = gr.State([], time_to_live=1800)
         recent = gr.State([], time_to_live=1800)
-        reading = gr.State("", time_to_live=1800)   # what the model read last: "The reading is right" confirms it
-        crop = gr.State([], time_to_live=1800)      # [] none, [x, y] one corner, [x0, y0, x1, y1] the region read
-        gr.Markdown("# Read text in photos\nUpload a photo, click two corners around one word or house number, "
-                    "and watch the model read it one character at a time. Correct it when it is wrong.")
+        reading = gr.State("", time_to_live=1800)   # the selected region's reading: "The reading is right" confirms it
+        regions = gr.State([], time_to_live=1800)   # webapp.service.Region of each region, in reading order
+        selected = gr.State(-1, time_to_live=1800)  # the region shown on the right
+        corner = gr.State([], time_to_live=1800)    # [] or the first corner [x, y] of a region being drawn
+        scale = gr.State(1.0, time_to_live=1800)    # photo pixels -> the shown picture's pixels
+        gr.Markdown("# Read text in photos\nUpload a photo: every word (or the house number) is found and read, "
+                    "one character at a time. Click one to watch where the model looked, and correct it when it "
+                    "is wrong.")
         with gr.Tab("Read"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1):
                     task = gr.Radio([TASK_LABELS[t] for t in TASKS], value=TASK_LABELS["words"],
-                                    label="What is in the image?", elem_id="task")
+                                    label="What to read", elem_id="task")
                     image = UploadedImage(type="filepath", sources=["upload", "clipboard", "webcam"],
                                           label="Photo or crop (upload, paste, webcam)", elem_id="inp", height=150)
-                    photo = gr.Image(label="To crop: click two opposite corners of one word or number here",
-                                     interactive=False, elem_id="photo", height=260, visible=False)
-                    with gr.Row():
-                        read_btn = gr.Button("Read", variant="primary", elem_id="read", scale=3)
-                        clear_crop = gr.Button("Whole image", elem_id="clear_crop", size="sm", scale=1)
-                    crop_info = gr.Markdown("No crop: the whole image is read.", elem_id="crop_info")
+                    read_btn = gr.Button("Read", variant="primary", elem_id="read")
+                    photo = gr.Image(label="Found text (click a box, or two corners to add one)", interactive=False,
+                                     elem_id="photo", height=340, visible=False, buttons=[])
+                    photo_hint = gr.Markdown(HINT, elem_id="crop_info")
+                    found = gr.Dataframe(headers=["#", "reading", "confidence"], label="Readings (click one)",
+                                         interactive=False, elem_id="found", datatype=["number", "str", "number"],
+                                         max_height=220)
+                    everything = gr.Textbox(label="All text", elem_id="all_text", interactive=False, lines=2,
+                                            max_lines=8, buttons=["copy"])
                 with gr.Column(scale=1):
-                    advice = gr.Markdown(elem_id="advice")
+                    gr.HTML('<span id="result_anchor"></span>')
                     transcript = gr.HighlightedText(label="Reading (colour = confidence of each character)",
-                                                    color_map=COLORS, show_legend=True, elem_id="transcript")
+                                                    color_map=COLORS, show_legend=False, show_inline_category=False,
+                                                    elem_id="transcript")
                     info = gr.Markdown(elem_id="info")
+                    advice = gr.Markdown(elem_id="advice")
                     anim = gr.HTML(elem_id="attn_anim", label="Attention at every step")
                     correction = StrictTextbox(label="Correct reading", elem_id="correction", max_lines=1,
-                                               placeholder="the text in the image, if the reading is wrong")
+                                               placeholder="the text in this region, if the reading is wrong")
                     with gr.Row():
                         save_btn = gr.Button("Save my correction", variant="primary", elem_id="save", size="sm")
                         right_btn = gr.Button("The reading is right", elem_id="confirm", size="sm")
                         undo_btn = gr.Button("Undo my last", elem_id="undo", size="sm")
                     status = gr.Textbox(label="Messages", interactive=False, elem_id="status", max_lines=2)
+                    gr.Markdown(LEGEND, elem_id="legend")
                     with gr.Accordion("Step by step", open=False):
                         step = gr.Slider(1, 2, value=1, step=1, label="Step", elem_id="step", visible=False)
                         step_img = gr.Image(label="Attention at this step", interactive=False, elem_id="step_img")
-            outs = [transcript, advice, info, anim, step, step_img, frames, correction, reading, status]
+            detail_outs = [transcript, advice, info, anim, step, step_img, frames, correction, reading, status]
+            read_outs = [photo, found, everything, regions, selected, corner, scale, photo_hint] + detail_outs
             examples = sorted(EXAMPLES.glob("photo-*.png")) + sorted(EXAMPLES.glob("[dw]*_*.png"))
             if examples:
-                gr.Examples([[str(p), TASK_LABELS["digits" if "digits" in p.name.split("_")[0] else "words"]]
-                             for p in examples], inputs=[image, task], outputs=outs, fn=read, run_on_click=True,
-                            cache_examples=False, label="Examples (click one: it is read at once)",
-                            examples_per_page=12, elem_id="examples")
+                ex = gr.Examples([[str(p), TASK_LABELS["digits" if "digits" in p.name.split("_")[0] else "words"]]
+                                  for p in examples], inputs=[image, task], label="Examples (click one: it is read at once)",
+                                 examples_per_page=12, elem_id="examples")
+                ex.load_input_event.then(None, js=SCROLL_TO_RESULT)
             recent_table = gr.Dataframe(headers=["#", "task", "text"], label="Your last corrections in this page",
                                         interactive=False, elem_id="recent", datatype=["number", "str", "str"])
         with gr.Tab("About"):
@@ -308,15 +398,20 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
             build_review_tab(review)
 
         demo.load(lambda: uuid.uuid4().hex, None, client_id, api_visibility="private")  # anonymous id per tab
-        read_btn.click(read, [image, task, crop], outs, api_visibility="private")
-        photo.select(corner, [image, crop], [crop, crop_info, photo], api_visibility="private", show_progress="hidden")
-        image.change(new_image, image, [crop, crop_info, photo], api_visibility="private", show_progress="hidden")
-        clear_crop.click(new_image, image, [crop, crop_info, photo], api_visibility="private", show_progress="hidden")
+        # a new image or task is read at once: nothing of the last one stays on the page
+        image.change(read, [image, task], read_outs, api_visibility="private", trigger_mode="always_last")
+        task.change(read, [image, task], read_outs, api_visibility="private", trigger_mode="always_last")
+        read_btn.click(read, [image, task], read_outs, api_visibility="private")
+        photo.select(on_photo, [image, task, regions, corner, scale], [photo, regions, selected, corner, found] +
+                     detail_outs, api_visibility="private", show_progress="hidden")
+        found.select(on_row, [image, task, regions, scale], [photo, selected, corner] + detail_outs,
+                     api_visibility="private", show_progress="hidden")
         step.change(show_step, [frames, step], step_img, api_visibility="private", show_progress="hidden")
-        save_btn.click(lambda *a: submit(*a, confirm=False), [image, task, correction, client_id, recent, reading, crop],
-                       [status, recent_table, recent], api_visibility="private")
-        right_btn.click(lambda *a: submit(*a, confirm=True), [image, task, correction, client_id, recent, reading, crop],
-                        [status, recent_table, recent], api_visibility="private")
+        save_inputs = [image, task, correction, client_id, recent, reading, regions, selected]
+        save_btn.click(lambda *a: submit(*a, confirm=False), save_inputs, [status, recent_table, recent, found],
+                       api_visibility="private")
+        right_btn.click(lambda *a: submit(*a, confirm=True), save_inputs, [status, recent_table, recent, found],
+                        api_visibility="private")
         undo_btn.click(undo, [client_id, recent], [status, recent_table, recent], api_visibility="private")
 
         # API-only endpoints with exactly the documented positional inputs
@@ -325,8 +420,10 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
             api_task = StrictTextbox()
             api_text = StrictTextbox()
             out_text, out_conf, out_chars, out_msg = gr.Textbox(), gr.Number(), gr.Textbox(), gr.Textbox()
-            api_btn, api_btn2 = gr.Button(), gr.Button()
+            out_regions = gr.JSON()
+            api_btn, api_btn2, api_btn3 = gr.Button(), gr.Button(), gr.Button()
         api_btn.click(api_recognize, [api_img, api_task], [out_text, out_conf, out_chars], api_name="recognize")
+        api_btn3.click(api_read_photo, [api_img, api_task], out_regions, api_name="read_photo")
         api_btn2.click(api_save, [api_img, api_task, api_text], out_msg, api_name="save_correction")
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo

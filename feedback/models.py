@@ -1,6 +1,8 @@
 """Tables of the corrections store (SQLAlchemy 2.0 typed models).
 
-    Sample      one image of one task, stored once (normalized PNG, SHA-256 of those bytes)
+    Photo       a whole photo that samples were cut from (downscaled PNG, stored once), for the moderator's context
+    Sample      one image of one task, stored once (normalized PNG, SHA-256 of those bytes); a region of a photo
+                also keeps the photo and its box there
     Label       one text proposed for a sample: a count of how often, and a review state
     Submission  one user action (a correction or a confirmation) with what the model predicted
 
@@ -22,6 +24,17 @@ def utcnow() -> dt.datetime:
 class Base(DeclarativeBase):
     pass
 
+class Photo(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    png: Mapped[bytes] = mapped_column(LargeBinary)  # normalized PNG, scaled down as samples are
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Sample(Base):
     __tablename__ = "samples"
     __table_args__ = (UniqueConstraint("task", "sha256", name="uq_samples_task_sha256"),)
@@ -33,6 +46,9 @@ class Sample(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # a region of a photo: the photo and the region's box (x0, y0, x1, y1) in the stored photo's pixels
+    photo_id: Mapped[Optional[int]] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"), nullable=True)
+    box: Mapped[Optional[list]] = mapped_column(JSON, nullable=True)
 
     labels: Mapped[list["Label"]] = relationship(back_populates="sample", cascade="all, delete-orphan")
 

@@ -23,7 +23,7 @@ from ocr.config import TASKS, preset
 from ocr.images import InvalidImageError, check_content, load_image
 from ocr.prediction import Prediction
 
-from .models import STATES, Label, Sample, Submission, utcnow
+from .models import STATES, Label, Photo, Sample, Submission, utcnow
 
 MAX_TEXT = {"words": preset("words").max_len, "digits": preset("digits").max_len}
 # Stored images are scaled down to fit these bounds (a crop of a word needs far less).
@@ -89,12 +89,35 @@ def _get_or_create(session: Session, model, where: dict, create: dict):
         return session.scalars(select(model).filter_by(**where)).one(), False
 
 
+def stored_photo(session: Session, photo) -> tuple[Photo, float]:
+    """The photo a region was cut from, stored once (by the SHA-256 of its normalized, downscaled PNG) ->
+    (Photo, the scale from the photo's pixels to the stored one's)."""
+    img = load_image(photo)
+    png, w, h = normalized_png(img)
+    row, _ = _get_or_create(session, Photo, {"sha256": hashlib.sha256(png).hexdigest()},
+                            {"png": png, "width": w, "height": h})
+    return row, w / img.width
+
+
+def _box(box, scale: float, photo: Photo) -> list[int]:
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise FeedbackError("the region's box must be four numbers") from None
+    if not all(abs(v) < 1e7 for v in (x0, y0, x1, y1)):
+        raise FeedbackError("the region's box is out of range")
+    xs = sorted(min(photo.width, max(0, round(v * scale))) for v in (x0, x1))
+    ys = sorted(min(photo.height, max(0, round(v * scale))) for v in (y0, y1))
+    return [xs[0], ys[0], xs[1], ys[1]]
+
+
 def add_submission(session: Session, image, task: str, prediction: Prediction, corrected_text: str | None,
-                   model_id: str, model_version: str, client_id: str) -> Submission:
+                   model_id: str, model_version: str, client_id: str, photo=None, box=None) -> Submission:
     """Record a correction (corrected_text) or a confirmation (corrected_text None or == prediction).
 
     The image is stored once per task (by the SHA-256 of its normalized PNG); the same text for
-    the same image increments that label's count.
+    the same image increments that label's count. photo, box: the image is the region box (x0, y0, x1, y1,
+    in the photo's pixels) of that photo; the photo is stored once, downscaled, and the sample points at it.
     """
     confirmed = corrected_text is None or corrected_text.strip() == prediction.text
     text = validate_text(prediction.text if corrected_text is None else corrected_text, task)
@@ -103,6 +126,10 @@ def add_submission(session: Session, image, task: str, prediction: Prediction, c
     sha = hashlib.sha256(png).hexdigest()
     sample, _ = _get_or_create(session, Sample, {"task": task, "sha256": sha}, {"png": png, "width": w, "height": h})
     session.flush()
+    if photo is not None and box is not None and sample.photo_id is None:
+        row, scale = stored_photo(session, photo)
+        session.flush()
+        sample.photo_id, sample.box = row.id, _box(box, scale, row)
     label, created = _get_or_create(session, Label, {"sample_id": sample.id, "text": text},
                                     {"count": 1, "state": "pending"})
     if not created:

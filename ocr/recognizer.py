@@ -140,6 +140,35 @@ class TextRecognizer:
         return score + self.lm.score(pred.text) if self.lm else score
 
     @torch.inference_mode()
+    def reader_confidences(self, images, preds: list[Prediction]) -> list[tuple[float, list[float]]]:
+        """How sure the whole reader is of each reading: per character (and the end), the probability of the
+        character read under the distribution it was picked from: the decoder's, fused with the word prior when
+        there is one (the decoder alone can be unsure of a letter that the prior then decides). -> one
+        (confidence, char_confidences) per prediction; without a prior, the predictions' own. images: the images
+        the predictions were read from (their views are rebuilt from `Prediction.view`)."""
+        if self.lm is None:
+            return [(p.confidence, list(p.char_confidences)) for p in preds]
+        items = images if isinstance(images, (list, tuple)) else [images]
+        x = torch.stack([self.view_input(im, p.view) for im, p in zip(items, preds)]).to(self.device)
+        tok = self.model.tokenizer
+        ids = [[self.cfg.charset.index(c) + 1 for c in p.text] + [EOS]
+               for p in preds]
+        steps = max(len(i) for i in ids)
+        targets = torch.full((len(ids), steps), tok.pad, dtype=torch.long)
+        for r, i in enumerate(ids):
+            targets[r, : len(i)] = torch.tensor(i)
+        logp = torch.log_softmax(self.model(x, targets.to(self.device)).float(), -1).cpu().numpy()
+        out = []
+        for r, (p, i) in enumerate(zip(preds, ids)):
+            probs = []
+            for t, c in enumerate(i):
+                row = logp[r, t] + (b if (b := self.lm.bonus(p.text[:t])) is not None else 0.0)
+                row = np.exp(row - row.max())
+                probs.append(float(row[c] / row.sum()))
+            out.append((float(np.prod(probs)), probs[: len(p.text)]))
+        return out
+
+    @torch.inference_mode()
     def read_prepared(self, batch: torch.Tensor, beam_width: int = 1, batch_size: int = 32) -> list[Prediction]:
         """Read a batch (N, C, H, W) from `prepare` (for callers that also show the network input)."""
         if beam_width < 1:

@@ -433,7 +433,11 @@ class DigitSynth:
             text = "".join(rng.choice(string.digits) for _ in range(n))
         return self.render(text, rng), text
 
-    def render(self, text: str, rng: random.Random) -> Image.Image:
+    def render(self, text: str, rng: random.Random, context: tuple[float, float, float, float] | None = None
+               ) -> Image.Image:
+        """The number as an SVHN crop; context (sx, sy, ox, oy): a wider view instead, the crop grown sx times
+        in width and sy in height and its centre moved by (ox, oy) of the grown size (a house-number scene:
+        `scene`)."""
         font = _font(self.pick_font(rng, text, extra="0123456789ABCDEFabcdef"), rng.randint(24, 64))
         size = font.size
         spacing = rng.uniform(-0.05, 0.4) * size
@@ -468,11 +472,33 @@ class DigitSynth:
             ImageDraw.Draw(masks[2]).rounded_rectangle(
                 [x0 - m, y0 - m, x1 + m, y1 + m], radius=rng.uniform(0, m), fill=255)
         layers = Image.merge("RGB", masks)
+        if context is not None:
+            sx, sy, ox, oy = context
+            bw, bh = bw * sx, bh * sy
+            cx, cy = cx + ox * bw, cy + oy * bh
         box = (int(cx - bw / 2), int(cy - bh / 2), int(cx + bw / 2), int(cy + bh / 2))
         layers = layers.crop(box)  # pads with black (= empty mask) outside the canvas
         layers = _warp(layers, rng, rot=25.0, persp=0.4, curve=0.0, shear=0.3).resize(layers.size, Image.BILINEAR)
         img = self._compose(rng, layers)
         return degrade(img, rng)
+
+    def scene(self, index: int) -> tuple[Image.Image, str, tuple[float, float, float, float]]:
+        """A house-number scene: the number with up to 5x more of its surroundings than an SVHN crop (a quarter
+        of them about as tight as the crop itself), anywhere in the picture -> (RGB image, digits, the number's
+        SVHN frame (x0, y0, x1, y1), approximately: the warp moves it a little). A pure function of the index."""
+        rng = random.Random(self.seed * 1_000_003 + index + 99_991)
+        n = rng.choices(self.lengths, self.weights)[0]
+        text = str(rng.randint(1, 9)) + "".join(rng.choice(string.digits) for _ in range(n - 1))
+        if rng.random() < 0.25:
+            sx, sy = rng.uniform(1.0, 1.25), rng.uniform(1.0, 1.25)
+        else:
+            sx, sy = rng.uniform(1.25, 5.0), rng.uniform(1.2, 3.5)
+        ox, oy = rng.uniform(-0.45, 0.45) * (1 - 1 / sx), rng.uniform(-0.45, 0.45) * (1 - 1 / sy)
+        img = self.render(text, rng, context=(sx, sy, ox, oy))
+        w, h = img.size
+        fw, fh = w / sx, h / sy
+        cx, cy = w / 2 - ox * w, h / 2 - oy * h
+        return img, text, (cx - fw / 2, cy - fh / 2, cx + fw / 2, cy + fh / 2)
 
     def _compose(self, rng: random.Random, masks: Image.Image) -> Image.Image:
         w, h = masks.size

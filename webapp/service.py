@@ -9,7 +9,9 @@ All user-facing failures raise UserError with a message for the page.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -17,16 +19,21 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
 
+import numpy as np
+
 from ocr import InvalidImageError, load_image, load_recognizer
 from ocr.checkpoint import CheckpointError
 from ocr.config import TASKS
+from ocr.detect import TextBox
 from ocr.images import check_content
+from ocr.photo import crop_region, find_regions
 from ocr.settings import serving_precision
 from ocr.viz import attention_frames, save_gif
 
 from feedback import FeedbackError, add_submission, undo_submission
 
-TASK_LABELS = {"words": "Word (cropped)", "digits": "House number"}
+log = logging.getLogger("ocr.app")
+TASK_LABELS = {"words": "Words", "digits": "House number"}
 # Decoding per task. Words: beam search of width 5 with the model's word prior (ocr.lm; +2.7 / +4.8 points on IIIT5K /
 # SVT over greedy for the stop-31 default, 6.6 instead of 4.5 ms per image on one thread with the bf16 encoder, README).
 # Digits: greedy (beam changed nothing measurable).
@@ -70,6 +77,37 @@ class Models:
             return self._models[task]
 
 
+@dataclass(frozen=True)
+class Region:
+    """One region of a photo as a tab keeps it: numbers only (no image); the photo itself stays in Gradio's
+    upload folder and the crop is cut again from it when needed."""
+
+    box: tuple[int, int, int, int]
+    quad: tuple[tuple[float, float], ...]
+    text: str
+    confidence: float
+    chars: tuple[float, ...]
+    added: bool = False  # drawn by the person (the detector missed it)
+
+    @staticmethod
+    def of(region: TextBox, pred, added: bool = False) -> "Region":
+        return Region(region.box, tuple((float(x), float(y)) for x, y in region.quad), pred.text,
+                      float(pred.confidence), tuple(float(c) for c in pred.char_confidences), added)
+
+    @property
+    def text_box(self) -> TextBox:
+        return TextBox(np.array(self.quad, dtype=np.float32))
+
+
+@dataclass
+class PhotoResult:
+    regions: list[Region]
+    whole: bool          # the image was read as one crop (no detection, or one word filling it)
+    read_ms: float
+    message: str = ""
+    image: object = field(repr=False, default=None)  # the loaded photo (not kept by the page)
+
+
 @dataclass
 class Reading:
     prediction: object
@@ -78,7 +116,7 @@ class Reading:
     read_ms: float
     render_ms: float
     image: object = field(repr=False, default=None)
-    advice: str = ""   # crop_advice(): a warning when the image is not a tight crop or the model is unsure
+    advice: str = ""   # unsure_advice(): a warning when the model is unsure
 
     @property
     def gif_data_uri(self) -> str:
@@ -93,43 +131,35 @@ def level(p: float) -> str:
 
 
 def confidence_spans(pred) -> list[tuple[str, str]]:
-    """Characters tagged high / medium / low confidence, for highlighting.
-
-    No character is shown more confident than the whole reading allows: below 0.5 for the word no letter
-    is green, below 0.2 every letter is red, however sure the model was of each letter on its own.
-    """
-    cap = 2 if pred.confidence >= 0.5 else 1 if pred.confidence >= 0.2 else 0
+    """Characters tagged high / medium / low confidence, for highlighting: each letter its own confidence, but
+    none green when the whole reading is below 0.5 (every letter can be sure while the reading misses one)."""
+    cap = 2 if pred.confidence >= 0.5 else 1
     return [(c, LEVELS[min(cap, LEVELS.index(level(p)))]) for c, p in zip(pred.text, pred.char_confidences)]
 
 
-# When an image is clearly not a tight crop of one word / one house number, the reading is not to be trusted.
-UNCROPPED = {"words": {"max_height": 160, "min_aspect": 1.2}, "digits": {"max_side": 400}}
 LOW_CONFIDENCE = 0.4
 
 
-def crop_advice(image, task: str, confidence: float) -> str:
-    """A warning for the page when the image looks like a whole photo or the reading is very unsure, else ""."""
-    w, h = image.size
-    if task == "words" and (h > UNCROPPED["words"]["max_height"] or w < UNCROPPED["words"]["min_aspect"] * h):
-        return ("This looks like a whole photo, not one cropped word: the reading is probably wrong. "
-                "Click two corners around the word on the photo and read again.")
-    if task == "digits" and max(w, h) > UNCROPPED["digits"]["max_side"]:
-        return ("This looks like a whole photo, not a cropped house number: the reading is probably wrong. "
-                "Click two corners around the number on the photo and read again.")
+def unsure_advice(confidence: float) -> str:
     if confidence < LOW_CONFIDENCE:
-        return (f"The model is unsure (confidence {confidence:.2f}): check the reading; "
-                "a tighter crop often helps.")
+        return f"The model is unsure (confidence {confidence:.2f}): check the reading."
     return ""
+
+
+def clip_box(img, box) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) from any four numbers, ordered and clipped to the image; UserError otherwise."""
+    try:
+        x0, y0, x1, y1 = (int(v) for v in box)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError("The crop must be four numbers: x0, y0, x1, y1.") from None
+    x0, x1 = sorted((max(0, min(img.width, x0)), max(0, min(img.width, x1))))
+    y0, y1 = sorted((max(0, min(img.height, y0)), max(0, min(img.height, y1))))
+    return x0, y0, x1, y1
 
 
 def crop_box(img, box):
     """The region (x0, y0, x1, y1) of a PIL image, clipped to it; UserError if it holds no usable image."""
-    try:
-        x0, y0, x1, y1 = (int(v) for v in box)
-    except (TypeError, ValueError):
-        raise UserError("The crop must be four numbers: x0, y0, x1, y1.") from None
-    x0, x1 = sorted((max(0, min(img.width, x0)), max(0, min(img.width, x1))))
-    y0, y1 = sorted((max(0, min(img.height, y0)), max(0, min(img.height, y1))))
+    x0, y0, x1, y1 = clip_box(img, box)
     try:
         return check_content(img.crop((x0, y0, x1, y1)))
     except InvalidImageError as e:
@@ -198,6 +228,69 @@ class DemoService:
             d.rectangle(list(box), outline=(255, 0, 0), width=r)
         return shown
 
+    def _decode(self, task: str) -> dict:
+        return {"beam_width": DEFAULT_BEAM.get(task, 1), "views": DEFAULT_VIEWS.get(task, 1)}
+
+    def read_photo(self, image, task: str) -> PhotoResult:
+        """Find every word (or the house number) and read them all with the task's default decoding."""
+        rec = self.models.get(task)
+        img = self._image(image)
+        t0 = time.perf_counter()
+        try:
+            regions = find_regions(img, task, rec)
+        except RuntimeError as e:  # the detector's weights are missing: read the image whole, and say so
+            log.warning("text detection unavailable: %s", e)
+            regions = [TextBox.from_box(0, 0, img.width, img.height)]
+        whole = len(regions) == 1 and regions[0].box == (0, 0, img.width, img.height)
+        if not regions:
+            return PhotoResult([], False, (time.perf_counter() - t0) * 1000,
+                               "No text found. If there is some, click two opposite corners around it on the photo.",
+                               img)
+        crops = [crop_region(img, r, task) for r in regions]
+        preds = self._shown(rec, crops, rec.read(crops, **self._decode(task)))
+        for c, p in zip(crops, preds):
+            self._recent.put(rec, c, p)
+        out = [Region.of(r, p) for r, p in zip(regions, preds)]
+        return PhotoResult(out, whole, (time.perf_counter() - t0) * 1000, image=img)
+
+    @staticmethod
+    def _shown(rec, images, preds):
+        """The predictions with the reader's own confidences (`TextRecognizer.reader_confidences`: the decoder
+        and the word prior together, as the text was chosen): what the page shows and colours by."""
+        return [dataclasses.replace(p, confidence=c, char_confidences=cc)
+                for p, (c, cc) in zip(preds, rec.reader_confidences(images, preds))]
+
+    def add_region(self, image, task: str, box) -> Region:
+        """Read a region the person drew, box (x0, y0, x1, y1) in photo pixels."""
+        rec = self.models.get(task)
+        img = self._image(image)
+        crop = crop_box(img, box)
+        region = TextBox.from_box(*clip_box(img, box))
+        pred = self._shown(rec, [crop], rec.read(crop, **self._decode(task)))[0]
+        self._recent.put(rec, crop, pred)
+        return Region.of(region, pred, added=True)
+
+    def _region_crop(self, img, task: str, region: Region):
+        if not isinstance(region, Region):
+            raise UserError("Choose a region first: click a box on the photo or a row of the list.")
+        try:
+            return check_content(crop_region(img, region.text_box, task))
+        except (InvalidImageError, ValueError) as e:
+            raise UserError(f"That region cannot be read: {e}.") from None
+
+    def detail(self, image, task: str, region: Region) -> Reading:
+        """The reading of one region with its attention pictures (read again only if not read just before)."""
+        rec = self.models.get(task)
+        crop = self._region_crop(self._image(image), task, region)
+        t0 = time.perf_counter()
+        pred = self._recent.get(rec, crop) or self._shown(rec, [crop], rec.read(crop, **self._decode(task)))[0]
+        t1 = time.perf_counter()
+        height = 80 if rec.cfg.img_w >= 2 * rec.cfg.img_h else 200  # a square input (house numbers) shown larger
+        frames = attention_frames(rec.view_input(crop, pred.view), pred, rec.cfg, height=height)
+        gif = save_gif(frames)
+        return Reading(pred, frames, gif, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000, crop,
+                       unsure_advice(pred.confidence))
+
     def recognize(self, image, task: str, beam_width: int | None = None, box=None) -> Reading:
         """beam_width None: the task's default (DEFAULT_BEAM). box (x0, y0, x1, y1) in image pixels: read
         only that region (the crop the person drew); `Reading.image` is then the crop."""
@@ -205,30 +298,40 @@ class DemoService:
         img = self._region(image, box)
         t0 = time.perf_counter()
         pred = rec.read(img, beam_width=beam_width or DEFAULT_BEAM.get(task, 1), views=DEFAULT_VIEWS.get(task, 1))[0]
+        pred = self._shown(rec, [img], [pred])[0]
         t1 = time.perf_counter()
         if beam_width is None:
             self._recent.put(rec, img, pred)
         frames = attention_frames(rec.view_input(img, pred.view), pred, rec.cfg)  # the input it was read from
         gif = save_gif(frames)
         t2 = time.perf_counter()
-        return Reading(pred, frames, gif, (t1 - t0) * 1000, (t2 - t1) * 1000, img,
-                       crop_advice(img, task, pred.confidence))
+        return Reading(pred, frames, gif, (t1 - t0) * 1000, (t2 - t1) * 1000, img, unsure_advice(pred.confidence))
 
-    def save(self, image, task: str, corrected_text: str | None, client_id: str, box=None) -> tuple[int, str]:
-        """Store a correction (or, with corrected_text None, a confirmation) of the image, or of its region
-        `box` (x0, y0, x1, y1) when the person cropped it. -> (submission id, message)."""
+    def save(self, image, task: str, corrected_text: str | None, client_id: str, box=None,
+             region: Region | None = None) -> tuple[int, str]:
+        """Store a correction (or, with corrected_text None, a confirmation) of the image, of its region `box`
+        (x0, y0, x1, y1), or of a region of the photo (the crop is stored with the photo and its box).
+        -> (submission id, message)."""
         if corrected_text is not None and not isinstance(corrected_text, str):
             raise UserError("Not saved: the correction must be text.")
         rec = self.models.get(task)
-        img = self._region(image, box)
+        photo = None
+        if region is not None:
+            photo = self._image(image)
+            img = self._region_crop(photo, task, region)
+            if img.size == photo.size:
+                photo = None  # the whole image is the crop: no photo to keep beside it
+            box = region.box
+        else:
+            img = self._region(image, box)
         # what the model says about exactly this image: usually just read by recognize(), else read now
-        pred = self._recent.get(rec, img) or rec.read(img, beam_width=DEFAULT_BEAM.get(task, 1),
-                                                      views=DEFAULT_VIEWS.get(task, 1))[0]
+        pred = self._recent.get(rec, img) or self._shown(rec, [img], rec.read(img, **self._decode(task)))[0]
         version = f"{rec.meta.get('steps', 'untrained')} steps"
 
         def write(s):
             sub = add_submission(s, img, task, pred, corrected_text, model_id=rec.source or task,
-                                 model_version=version, client_id=client_id)
+                                 model_version=version, client_id=client_id, photo=photo,
+                                 box=box if photo is not None else None)
             return sub.id, sub.corrected_text, sub.confirmed
 
         sid, text, confirmed = self._write(write, "Not saved")
@@ -254,3 +357,65 @@ class DemoService:
     def undo(self, submission_id: int, client_id: str) -> str:
         self._write(lambda s: undo_submission(s, submission_id, client_id), "Cannot undo")
         return f"Undid #{submission_id}."
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The photo as the page shows it: every region boxed, coloured by confidence, numbered in reading order
+
+BOX_COLOURS = {"high": (56, 158, 13), "medium": (212, 136, 6), "low": (207, 19, 34)}
+SHOWN_MAX_SIDE = 1024  # the page's picture of a photo is at most this large (clicks are scaled back)
+
+
+def draw_regions(image, regions: list[Region], selected: int = -1, corner=None):
+    """-> (RGB picture, scale from photo pixels to the picture's): each region's quad in the colour of its
+    confidence (`level`), its number beside it, the selected one thicker; `corner` (x, y) a first click."""
+    from PIL import ImageDraw, ImageFont
+
+    img = image.convert("RGB")
+    k = min(1.0, SHOWN_MAX_SIDE / max(img.size))
+    shown = img.resize((max(1, round(img.width * k)), max(1, round(img.height * k)))) if k < 1 else img.copy()
+    d = ImageDraw.Draw(shown)
+    width = max(2, round(max(shown.size) / 300))
+    try:
+        font = ImageFont.load_default(size=max(12, round(max(shown.size) / 45)))
+    except TypeError:  # Pillow without FreeType sizes
+        font = ImageFont.load_default()
+    for i, r in enumerate(regions):
+        colour = BOX_COLOURS[level(r.confidence)]
+        pts = [(x * k, y * k) for x, y in r.quad]
+        d.polygon(pts, outline=colour, width=width * (3 if i == selected else 1))
+        label = str(i + 1)
+        x, y = min(p[0] for p in pts), min(p[1] for p in pts)
+        tb = d.textbbox((0, 0), label, font=font)
+        tw, th = tb[2] - tb[0] + 6, tb[3] - tb[1] + 6
+        y = y - th if y >= th else y
+        d.rectangle([x, y, x + tw, y + th], fill=colour)
+        d.text((x + 3 - tb[0], y + 3 - tb[1]), label, fill=(255, 255, 255), font=font)
+    if corner is not None:
+        cx, cy = corner[0] * k, corner[1] * k
+        r = max(4, width * 2)
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], outline=(24, 144, 255), width=width)
+    return shown, k
+
+
+def region_at(regions: list[Region], x: float, y: float) -> int:
+    """The index of the smallest region whose box holds (x, y) in photo pixels, or -1."""
+    inside = [(r.box[2] - r.box[0]) * (r.box[3] - r.box[1]) for r in regions]
+    hits = [i for i, r in enumerate(regions) if r.box[0] <= x <= r.box[2] and r.box[1] <= y <= r.box[3]]
+    return min(hits, key=lambda i: inside[i]) if hits else -1
+
+
+def all_text(regions: list[Region]) -> str:
+    """The readings in reading order, one line of the photo per line (regions whose boxes share a line)."""
+    lines: list[list[Region]] = []
+    for r in regions:
+        if lines and _same_line(lines[-1][-1], r):
+            lines[-1].append(r)
+        else:
+            lines.append([r])
+    return "\n".join(" ".join(r.text for r in line) for line in lines)
+
+
+def _same_line(a: Region, b: Region) -> bool:
+    top, bottom = max(a.box[1], b.box[1]), min(a.box[3], b.box[3])
+    return bottom - top >= 0.5 * min(a.box[3] - a.box[1], b.box[3] - b.box[1]) and b.box[0] >= a.box[0]
