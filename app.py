@@ -7,7 +7,7 @@
 
 This file only builds the interface; the work is done by webapp.service.DemoService, created
 in main() (importing app.py starts nothing). API endpoints for gradio_client:
-/recognize (image, task) and /save_correction (image, task, corrected_text).
+/read_photo (image, task), /recognize (image, task) and /save_correction (image, task, corrected_text).
 """
 from __future__ import annotations
 
@@ -119,42 +119,67 @@ def accuracy_chart() -> Image.Image:
         bars = ax.bar(xs, [ACCURACY[s][reader] for s in sets], 0.36, label=reader)
         ax.bar_label(bars, fmt="%.0f%%", fontsize=7)
     ax.set_xticks([i + 0.19 for i in range(len(sets))], sets)
-    ax.set_ylim(0, 100); ax.set_ylabel("words read right (%)", fontsize=8); ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylim(0, 112)  # room above 100 for the bars' labels
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel("words read right (%)", fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(readers), frameon=False)
     fig.tight_layout()
     buf = _io.BytesIO(); fig.savefig(buf, format="png", dpi=110); plt.close(fig)
     return Image.open(buf)
 
 
 ABOUT = """## What it reads
-- **Word (cropped)**: one word, number or code cut out of a photo (a shop sign, a poster, a label), letters,
-  digits and punctuation; upper and lower case.
-- **House number**: the digits of one house number, cropped as the SVHN dataset crops them.
+- **Words**: every word, number or code of a photo (shop signs, posters, labels): a text detector (PP-OCRv6's DB
+  detector) finds them, and each is read on its own: letters, digits and punctuation, upper and lower case. A
+  tight crop of one word is read whole.
+- **House number**: the house number of a street photo or of a crop (a small network trained on synthetic
+  street scenes points at it).
 
-Both read one character at a time and show where they looked at each step (the animation). The words model
-also weighs each next letter by how often English words continue that way (a letter model of 48,000 common words):
-it mends a blurred letter in a common word and can pull a rare name towards a common spelling.
+Each region is read one character at a time; click it to see where the model looked at each step (the animation).
+The words model also weighs each next letter by how often English words continue that way (a letter model of
+48,000 common words): it mends a blurred letter in a common word and can pull a rare name towards a common spelling.
+The confidence shown is the reader's own: the model and that letter model together.
 
 ## How well
 The words model reads 85-89 % of the words of two public benchmarks of real photos (chart), 19-22 points
 more than Tesseract 5; the house-number model reads 9 of 10 real SVHN photos of our sample.
 
 ## Known limits
-- It reads **one** cropped word or number. On a whole photo it guesses: crop first (the crop tool).
-- One line only, no spaces; vertical or strongly curved text, handwriting and non-Latin scripts are not read.
+- Words are found on lines and cut at spaces; a word the detector misses can be added with two clicks.
+  Vertical or strongly curved text, handwriting and non-Latin scripts are not read.
+- One house number a photo.
 - Low confidence (yellow and red letters) means: check the reading.
 
 ## Your corrections
 "Save my correction" stores the image, the model's reading and your text; "The reading is right" stores a
 confirmation. Nothing else about you is kept: a random id of this browser tab, no account, no IP address.
 A moderator reviews corrections before any are used, and a new model replaces this one only if it reads a
-fixed set of test images at least as well. The full recipes are in `data/models/*.md` of the repository.
+fixed set of test images at least as well.
 """
+
+
+def about_links() -> str:
+    """Where the code, the model cards and the licences are: links to this Space's files on a Hugging Face Space,
+    else the files' places in the repository."""
+    space = os.environ.get("SPACE_ID", "")
+    files = [("the repository's README", "README.md"), ("words model card", "data/models/words.md"),
+             ("house-number model card", "data/models/digits.md"), ("code licence (MIT)", "LICENSE"),
+             ("word list licence", "data/lexicon.LICENSE"), ("example images' sources", "data/examples/SOURCE.md")]
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", space):
+        items = [f"[{name}](https://huggingface.co/spaces/{space}/blob/main/{path})" for name, path in files]
+    else:
+        items = [f"{name}: `{path}`" for name, path in files]
+    return ("## Code, models, licences\n" + "\n".join(f"- {i}" for i in items) +
+            "\n\nThe code is MIT-licensed. **The models were trained on synthetic images and on the IIIT5K, ICDAR "
+            "2003/2015 and SVT training images, whose terms allow research and non-commercial use only; the text "
+            "detector is PaddlePaddle's PP-OCRv6 (Apache-2.0). Check those terms before any commercial use.**")
 
 API_HELP = """## Use it from Python
 ```python
 from gradio_client import Client, handle_file
 client = Client("http://127.0.0.1:7860/")
-text, confidence, per_char = client.predict(handle_file("word.png"), "words", api_name="/recognize")
+regions = client.predict(handle_file("street.jpg"), "words", api_name="/read_photo")  # every word: box, text, ...
+text, confidence, per_char = client.predict(handle_file("word.png"), "words", api_name="/recognize")  # one crop
 client.predict(handle_file("word.png"), "words", "HELLO", api_name="/save_correction")
 ```"""
 
@@ -318,8 +343,9 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
             res = svc.read_photo(image, _task(task))
         except UserError as e:
             raise refuse(str(e)) from None
-        return [{"box": list(r.box), "quad": [[round(x, 1), round(y, 1)] for x, y in r.quad], "text": r.text,
-                 "confidence": round(r.confidence, 4), "char_confidences": [round(c, 4) for c in r.chars]}
+        k = res.image.info.get("original_size", res.image.size)[0] / res.image.width  # boxes in the photo's pixels
+        return [{"box": [round(v * k) for v in r.box], "quad": [[round(x * k, 1), round(y * k, 1)] for x, y in r.quad],
+                 "text": r.text, "confidence": round(r.confidence, 4), "char_confidences": [round(c, 4) for c in r.chars]}
                 for r in res.regions]
 
     def api_save(image, task, corrected_text):
@@ -393,6 +419,7 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
                 gr.Markdown(ABOUT, elem_id="about")
                 gr.Image(accuracy_chart(), label="Words read right: ours and Tesseract 5 (IIIT5K, SVT test sets)",
                          interactive=False, show_label=True, elem_id="about_chart")
+            gr.Markdown(about_links(), elem_id="about_links")
             gr.Markdown(API_HELP)
         if review is not None and review.enabled:
             build_review_tab(review)

@@ -4,6 +4,8 @@
     rec = load_recognizer("words")
     pred = rec.read("word.png")[0]
     pred.text, pred.confidence, pred.char_confidences, pred.attention
+    for r in read_photo("street.jpg"):       # find every word of a photo and read them all
+        r.box, r.text, r.confidence
 
 The names below are loaded on first use, so `import ocr.images` or `ocr.config` (what the
 corrections store needs) does not load torch. The preprocessing function is
@@ -19,6 +21,7 @@ _WHERE = {
     "InvalidImageError": "images", "load_image": "images",
     "Prediction": "prediction", "TextRecognizer": "recognizer", "UntrainedModelWarning": "recognizer",
     "load_recognizer": "recognizer",
+    "TextBox": "detect", "find_text": "detect", "PhotoReading": "photo", "read_photo": "photo",
 }
 __all__ = sorted(_WHERE)
 

@@ -152,11 +152,15 @@ def find_text(image, detector: str = DEFAULT_DETECTOR, words: bool = True) -> li
 # ---------------------------------------------------------------------------------------------------------------
 # Lines -> words
 
-WORD_GAP = 0.3  # a gap in the ink wider than this x the ink's height separates two words
+WORD_GAP = 0.35  # a gap in the ink wider than this x the ink's height separates two words
+
+
+LETTER_GAPS = 2.5  # ... and wider than this x the median gap of the line
 
 
 def split_words(image: Image.Image, line: TextBox, gap: float = WORD_GAP) -> list[TextBox]:
-    """A detected line cut into words where the ink leaves a column gap wider than `gap` x the ink's height.
+    """A detected line cut into words where the ink leaves a column gap wider than `gap` x the ink's height and
+    LETTER_GAPS x the line's median gap.
 
     The ink is found in the rectified line: the pixels that differ from the line's background colour (its
     median) by more than Otsu's threshold of that difference. A line with no such gap is one word."""
@@ -181,8 +185,12 @@ def split_words(image: Image.Image, line: TextBox, gap: float = WORD_GAP) -> lis
             start = x
         elif on and start is not None:
             runs.append((start, x)); start = None
-    min_gap = gap * ink_h
-    cuts = [(a + b) / 2 for a, b in runs if a > 0 and b - a >= min_gap]  # inner gaps only (not the ends)
+    inner = [(a, b) for a, b in runs if a > 0]  # gaps between inks (not the margins at the ends)
+    letter_gap = float(np.median([b - a for a, b in inner])) if inner else 0.0
+    # a space is wide for the ink's height and wide beside the line's own gaps between letters (a sign with
+    # widely spaced letters is still one word)
+    min_gap = max(gap * ink_h, LETTER_GAPS * letter_gap)
+    cuts = [(a + b) / 2 for a, b in inner if b - a >= min_gap]
     if not cuts:
         return [TextBox(q, line.score)]
     edges = [0.0, *cuts, float(cw)]

@@ -87,11 +87,13 @@ def _scale_to_8bit(a: np.ndarray) -> Image.Image:
     return Image.fromarray(a.astype(np.uint8), "L")
 
 
-def load_image(source) -> Image.Image:
+def load_image(source, max_side: int | None = None) -> Image.Image:
     """Anything image-like (path, bytes, numpy array, PIL image) -> PIL image in mode L or RGB.
 
     Applies the EXIF orientation, takes the first frame of animations, composites transparency
     over white, scales 16/32-bit images to 8 bits and converts CMYK/palette/etc. to RGB.
+    max_side: an image larger than this a side is brought down to it (a JPEG already while decoding, so a
+    huge photo never occupies its full size in memory); `img.info["original_size"]` keeps the size it had.
     """
     img = _open(source)
     w, h = img.size
@@ -102,8 +104,12 @@ def load_image(source) -> Image.Image:
     try:
         if getattr(img, "is_animated", False):
             img.seek(0)
+        if max_side and max(w, h) > max_side and img.format == "JPEG":
+            img.draft(img.mode, (max_side, max_side))  # decodes at 1/2, 1/4 or 1/8 scale, never below max_side
         img.load()
         img = ImageOps.exif_transpose(img) or img
+        if max_side:
+            img = _bring_down(img, max_side, (w, h) if img.size[0] / img.size[1] * h / w > 0.5 else (h, w))
         mode = img.mode
         if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
             return _scale_to_8bit(np.asarray(img, dtype=np.float64))
@@ -123,6 +129,13 @@ def load_image(source) -> Image.Image:
         raise
     except Exception as e:
         raise InvalidImageError(f"image could not be decoded (truncated or corrupt?): {e}") from None
+
+
+def _bring_down(img: Image.Image, max_side: int, original: tuple[int, int]) -> Image.Image:
+    if max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.BILINEAR)
+    img.info["original_size"] = original
+    return img
 
 
 # What a person's image must be for the demo and the corrections store to take it (`check_content`).

@@ -45,9 +45,10 @@ class PhotoReading:
 
 
 def looks_like_crop(image: Image.Image, task: str = "words") -> bool:
-    """True for an image shaped like one cropped word: not taller than CROP_MAX_HEIGHT, CROP_MIN_ASPECT x as wide."""
+    """True for an image shaped like one cropped word: not taller than CROP_MAX_HEIGHT and CROP_MIN_ASPECT x as
+    wide, or small on both sides (a crop of a short word or one character, too small to be a photo)."""
     w, h = image.size
-    return task == "words" and h <= CROP_MAX_HEIGHT and w >= CROP_MIN_ASPECT * h
+    return task == "words" and h <= CROP_MAX_HEIGHT and (w >= CROP_MIN_ASPECT * h or w <= CROP_MAX_HEIGHT)
 
 
 @functools.lru_cache(maxsize=2)

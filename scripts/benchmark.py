@@ -11,6 +11,7 @@ for realistic text lengths.
     python scripts/benchmark.py --models words --beam-width 1 5 --skip-train   # greedy vs beam search
     python scripts/benchmark.py --models words --baseline tesseract --views 5 \\
         --images folder:../shared/data/real/dev/iiit5k_test      # against Tesseract, with test-time views
+    python scripts/benchmark.py --photos 20     # whole 1280x960 photos with 10 words: find and read them all
 """
 from __future__ import annotations
 
@@ -129,6 +130,42 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     return rows
 
 
+def time_photos(rec, n: int, words: int = 10, size=(1280, 960), threads_list=(1, 2), beams=((1, 1), (5, 5))):
+    """Median ms to read a whole photo (`ocr.read_photo`): n scenes of `words` synthetic words pasted on texture
+    photos (`ocr.scenes`), found by the text detector and read in one batch. -> rows (threads, decoding,
+    total ms, detection ms, words found per photo)."""
+    import random
+
+    from ocr import detect, photo
+    from ocr.scenes import make_scene
+
+    synth = WordSynth(rec.cfg.charset, seed=321)
+    rng = random.Random(0)
+    scenes = [make_scene([synth[i * words + j] for j in range(words)], rng, size)[0] for i in range(n)]
+    rows = []
+    from ocr.detectors.ppocr import DBDetector
+
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        name = f"ppocr-db-{threads}-threads"
+        detect.register_detector(name, lambda t=threads: DBDetector(threads=t))
+        photo.read_photo(scenes[0], rec.cfg.name, rec, detector=name)  # loads it; warm-up
+        for beam, views in beams:
+            total, found, det_ms = [], [], []
+            for img in scenes:
+                t = time.perf_counter()
+                boxes = photo.find_regions(img, rec.cfg.name, rec, detector=name)
+                t1 = time.perf_counter()
+                res = photo.read_photo(img, rec.cfg.name, rec, beam_width=beam, views=views, regions=boxes)
+                total.append((time.perf_counter() - t) * 1000)
+                det_ms.append((t1 - t) * 1000)
+                found.append(len(res))
+            dec = "greedy" if beam == 1 else f"beam {beam}"
+            rows.append((threads, dec + (f", {views} views" if views > 1 else ""), statistics.median(total),
+                         statistics.median(det_ms), statistics.mean(found)))
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["words", "digits"], help="'words', 'digits' or checkpoint paths")
@@ -145,8 +182,17 @@ def main(argv=None) -> int:
     add_views_option(p, help="with --baseline, also time the bf16 reader with N test-time views (ocr.views; "
                              "default 1: not)")
     add_lm_option(p)
+    p.add_argument("--photos", type=int, default=0, metavar="N",
+                   help="time reading N whole 1280x960 photos of 10 words each (detection and reading) instead")
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    if args.photos:
+        rec = load_recognizer("words", lm_weight=args.lm_weight)
+        print(f"{args.photos} photos of 1280x960 with 10 words each (ocr.read_photo)")
+        print(f"{'threads':>7}  {'decoding':18} {'median ms':>9}  {'detection ms':>12}  {'words found':>11}")
+        for threads, dec, ms, det, found in time_photos(rec, args.photos):
+            print(f"{threads:7d}  {dec:18} {ms:9.1f}  {det:12.1f}  {found:11.1f}")
+        return 0
     if args.baseline:
         from ocr import load_image
         from ocr.datasets.specs import build_dataset

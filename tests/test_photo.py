@@ -133,4 +133,6 @@ def test_digits_find_the_house_number_in_a_wider_view():
 def test_looks_like_crop():
     assert photo.looks_like_crop(Image.new("L", (120, 40)))
     assert not photo.looks_like_crop(Image.new("L", (640, 480)))
+    assert photo.looks_like_crop(Image.new("L", (15, 18)))   # one character
+    assert not photo.looks_like_crop(Image.new("L", (150, 200)))
     assert not photo.looks_like_crop(Image.new("L", (120, 40)), "digits")

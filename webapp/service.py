@@ -123,6 +123,10 @@ class Reading:
         return "data:image/gif;base64," + base64.b64encode(self.gif).decode("ascii")
 
 
+# A person's image is brought down to this size a side once, when it is loaded, before anything is cut from it:
+# the detector reads at most 960 pixels a side and a word needs 32 rows; four times that is plenty (and bounded).
+WORK_SIDE = 2048
+
 LEVELS = ("low", "medium", "high")
 
 
@@ -205,7 +209,7 @@ class DemoService:
         if image is None or (isinstance(image, str) and not image):
             raise UserError("Please give an image first (upload, paste, webcam or an example).")
         try:
-            return check_content(load_image(image))
+            return check_content(load_image(image, max_side=WORK_SIDE))
         except InvalidImageError as e:
             raise UserError(f"This file cannot be read as an image: {e}.") from None
 
