@@ -214,7 +214,7 @@ HINT = ("Click a box (or a row of the list) to watch that reading and correct it
 
 def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
     def empty_detail(message: str = ""):
-        return (None, "", "", "", gr.Slider(minimum=1, maximum=2, value=1, visible=False), None, [],
+        return (None, "", "", "", gr.Slider(minimum=1, maximum=2, value=1, visible=False), None,
                 gr.Textbox(value=""), "", message)
 
     def detail(image, task: str, regions, i: int, message: str = ""):
@@ -227,7 +227,7 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
         html_ = f'<img id="attn_gif" src="{r.gif_data_uri}" alt="attention at every step" style="max-width:100%">'
         return (confidence_spans(p), plain(r.advice), info, html_,
                 gr.Slider(minimum=1, maximum=max(2, steps), value=1, step=1, interactive=True, visible=True),
-                r.frames[0], r.frames, gr.Textbox(value=p.text), p.text, message)
+                r.frames[0], gr.Textbox(value=p.text), p.text, message)
 
     def table(regions):
         return [[i + 1, r.text, round(r.confidence, 2)] for i, r in enumerate(regions)]
@@ -294,13 +294,13 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
         except (UserError, gr.Error) as e:
             return (gr.skip(), gr.skip(), gr.skip(), [], gr.skip()) + empty_detail(str(e))
 
-    def show_step(frames, step):
-        if not frames:
-            return None
+    def show_step(image, task_label, regions, i, step):
+        """One step's attention picture, drawn again from the region's reading (a tab keeps no pictures)."""
         try:
             k = int(float(step))
-        except (TypeError, ValueError, OverflowError):
-            k = 1
+            frames = svc.detail(image, _task(task_label), regions[i]).frames
+        except (TypeError, ValueError, OverflowError, IndexError, UserError, gr.Error):
+            return None
         return frames[max(0, min(len(frames), k) - 1)]
 
     def submit(image, task_label, text, client, recent, reading, regions, selected, confirm):
@@ -359,7 +359,6 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
     with gr.Blocks(title="Read text in photos", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         # per-tab state (dropped 30 minutes after a tab goes): ids and small numbers, never images
         client_id = gr.State("", time_to_live=1800)
-        frames = gr.State([], time_to_live=1800)
         recent = gr.State([], time_to_live=1800)
         reading = gr.State("", time_to_live=1800)   # the selected region's reading: "The reading is right" confirms it
         regions = gr.State([], time_to_live=1800)   # webapp.service.Region of each region, in reading order
@@ -404,7 +403,7 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
                     with gr.Accordion("Step by step", open=False):
                         step = gr.Slider(1, 2, value=1, step=1, label="Step", elem_id="step", visible=False)
                         step_img = gr.Image(label="Attention at this step", interactive=False, elem_id="step_img")
-            detail_outs = [transcript, advice, info, anim, step, step_img, frames, correction, reading, status]
+            detail_outs = [transcript, advice, info, anim, step, step_img, correction, reading, status]
             read_outs = [photo, found, everything, regions, selected, corner, scale, photo_hint] + detail_outs
             examples = sorted(EXAMPLES.glob("photo-*.png")) + sorted(EXAMPLES.glob("[dw]*_*.png"))
             if examples:
@@ -433,7 +432,8 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
                      detail_outs, api_visibility="private", show_progress="hidden")
         found.select(on_row, [image, task, regions, scale], [photo, selected, corner] + detail_outs,
                      api_visibility="private", show_progress="hidden")
-        step.change(show_step, [frames, step], step_img, api_visibility="private", show_progress="hidden")
+        step.change(show_step, [image, task, regions, selected, step], step_img, api_visibility="private",
+                    show_progress="hidden")
         save_inputs = [image, task, correction, client_id, recent, reading, regions, selected]
         save_btn.click(lambda *a: submit(*a, confirm=False), save_inputs, [status, recent_table, recent, found],
                        api_visibility="private")

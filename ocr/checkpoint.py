@@ -36,7 +36,8 @@ class CheckpointError(RuntimeError):
     not match its model."""
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes (in name order): a file's integrity check."""
     h = hashlib.sha256()
     for k in sorted(tensors):
         t = tensors[k].contiguous()
@@ -56,7 +57,7 @@ def save_checkpoint(model: Recognizer, path: str | Path, meta: dict | None = Non
         "format": FORMAT,
         "config": json.dumps(model.cfg.to_dict()),
         "meta": json.dumps(meta or {}, default=str),
-        "sha256": _digest(sd),
+        "sha256": tensor_digest(sd),
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(sd, str(tmp), metadata=header)
@@ -106,7 +107,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[Recogn
         sd = load_file(str(path), device=map_location)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} is truncated or corrupt ({e})") from None
-    if expected != _digest({k: v.cpu() for k, v in sd.items()}):
+    if expected != tensor_digest({k: v.cpu() for k, v in sd.items()}):
         raise CheckpointError(f"{path} failed its integrity check (weights changed after saving)")
     try:
         model = Recognizer(cfg)
@@ -143,3 +144,19 @@ def average_checkpoints(paths: list[str | Path]) -> tuple[Recognizer, dict]:
             for k, v in states[0].items()}
     first.load_state_dict(mean, strict=True)
     return first.eval(), meta
+
+
+def load_train_state(path: str | Path) -> dict:
+    """A `.train.pt` resume state (optimizer, counters, random state), loaded with `weights_only=True` so no code in
+    the file can run; CheckpointError for a file that is not one (a pickle of anything else, a truncated file)."""
+    import pickle
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path} is not a usable training state (refused, nothing in it was run): "
+                              f"{first[:200]}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a training state (a {type(state).__name__}, not a dict)")
+    return state

@@ -17,7 +17,6 @@ log(frame w / SIZE), log(frame h / SIZE).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .checkpoint import tensor_digest
 from .detect import TextBox
 
 SIZE = 128
@@ -102,7 +102,7 @@ def save_finder(model: NumberFinder, path: str | Path, meta: dict | None = None)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(sd, str(path), metadata={"format": FORMAT, "config": json.dumps({"widths": list(model.widths)}),
-                                       "meta": json.dumps(meta or {}, default=str), "sha256": _digest(sd)})
+                                       "meta": json.dumps(meta or {}, default=str), "sha256": tensor_digest(sd)})
     return path
 
 
@@ -122,7 +122,7 @@ def load_finder(path: str | Path) -> tuple[NumberFinder, dict]:
         sd = load_file(str(path))
         if header.get("format") != FORMAT:
             raise CheckpointError(f"{path} is not a number finder (format {header.get('format')!r})")
-        if header.get("sha256") != _digest(sd):
+        if header.get("sha256") != tensor_digest(sd):
             raise CheckpointError(f"{path} fails its integrity check (altered or truncated)")
         cfg = json.loads(header["config"])
         widths = tuple(int(w) for w in cfg["widths"])
@@ -135,15 +135,6 @@ def load_finder(path: str | Path) -> tuple[NumberFinder, dict]:
     except (SafetensorError, OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} is not a usable number finder: {e}") from None
     return model.eval(), json.loads(header.get("meta", "{}"))
-
-
-def _digest(sd: dict) -> str:
-    h = hashlib.sha256()
-    for k in sorted(sd):
-        t = sd[k].contiguous()
-        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .checkpoint import load_train_state
 from .numbers import SIZE, STRIDE, NumberFinder, letterbox, load_finder, peaks, save_finder
 
 GRID = SIZE // STRIDE
@@ -114,7 +115,7 @@ def train_finder(out_dir: str | Path, opt: FinderOptions, fonts: tuple[str, ...]
         model, _ = load_finder(out / "last.safetensors")
         model.train()
         optim = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=1e-4)
-        st = torch.load(out / "last.train.pt", weights_only=True)
+        st = load_train_state(out / "last.train.pt")
         optim.load_state_dict(st["optimizer"])
         step, best = int(st["step"]), float(st["best"])
         print(f"resuming at step {step} (best hit rate {best:.3f})")
@@ -151,7 +152,8 @@ def train_finder(out_dir: str | Path, opt: FinderOptions, fonts: tuple[str, ...]
         loss.backward()
         optim.step()
         step += 1
-        avg = float(loss) if avg is None else 0.98 * avg + 0.02 * float(loss)
+        v = loss.item()
+        avg = v if avg is None else 0.98 * avg + 0.02 * v
         bar.update(1)
         bar.set_postfix(loss=f"{avg:.3f}")
         if step % opt.val_every == 0 or step == opt.steps:

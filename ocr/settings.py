@@ -46,3 +46,13 @@ def serving_precision() -> str:
     if value not in ("auto", "fp32", "bf16"):
         raise ValueError(f"OCR_PRECISION must be auto, fp32 or bf16, got {value!r}")
     return value
+
+
+def installed_package_dir(name: str) -> Path | None:
+    """The folder of an installed package, found without importing it (for data files it ships), or None."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])

@@ -10,11 +10,12 @@ without importing scikit-image; `pip install scikit-image` (requirements.txt) pr
 from __future__ import annotations
 
 import functools
-import importlib.util
 import random
 from pathlib import Path
 
 from PIL import Image
+
+from .settings import installed_package_dir
 
 # file -> licence, as scikit-image's `skimage.data` docstrings state them (version 0.26)
 PHOTOS = {
@@ -40,10 +41,10 @@ class TexturesMissing(RuntimeError):
 
 
 def photo_dir() -> Path:
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
+    folder = installed_package_dir("skimage")
+    if folder is None:
         raise TexturesMissing("the v2 word engine draws backgrounds from real photos: pip install scikit-image")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    return folder / "data"
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, load_train_state, save_checkpoint
 from .config import ModelConfig
 from .hardware import cpu_has_bf16
 from .augment import train_augment
@@ -215,7 +215,7 @@ def _restore(restore: str | None, cfg: ModelConfig, meta: dict, state: TrainStat
         meta["parent"] = str(restore)
         meta["parent_meta"] = {k: pmeta.get(k) for k in ("data", "steps", "images_seen", "metrics")}
         return _Restored(model)
-    ts = torch.load(train_pt, map_location="cpu", weights_only=True)
+    ts = load_train_state(train_pt)
     state.step, state.images_seen, state.wall_seconds = ts["step"], ts["images_seen"], ts["wall_seconds"]
     state.best = [tuple(b) for b in ts.get("best", [])]
     meta["parent"] = pmeta.get("parent")

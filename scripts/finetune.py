@@ -180,8 +180,42 @@ def promote(args, new, new_meta: dict, chosen: Path, before: dict, after: dict, 
     return 0
 
 
+def check_settings(p: argparse.ArgumentParser, args) -> None:
+    """Refuse, before anything is loaded or trained, settings that would make the gate or the run meaningless."""
+    import math
+
+    if not (math.isfinite(args.tolerance) and 0 <= args.tolerance <= 1):
+        p.error(f"--tolerance must be a number from 0 to 1 (an accuracy drop), got {args.tolerance}")
+    if not (math.isfinite(args.holdout) and 0 <= args.holdout < 1):
+        p.error(f"--holdout must be a fraction in [0, 1), got {args.holdout}")
+    if not (math.isfinite(args.lr) and 0 < args.lr <= 1):
+        p.error(f"--lr must be in (0, 1], got {args.lr}")
+    for name in ("steps", "batch_size", "val_every"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.reference < 0 or args.workers < 0 or args.threads < 0 or not math.isfinite(args.max_minutes) \
+            or args.max_minutes < 0:
+        p.error("--reference, --workers, --threads and --max-minutes cannot be negative")
+
+
+def check_store(db) -> None:
+    """The corrections store answers, or exit with one line saying why (an unreachable server, a bad URL)."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from feedback import make_engine
+
+    try:
+        make_engine(db).dispose()
+    except (SQLAlchemyError, ArgumentError, ImportError, ValueError, OSError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0][:300]
+        raise SystemExit(f"error: the corrections store {safe_url(resolve_url(db))} cannot be opened: {reason}") from None
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    p = build_parser()
+    args = p.parse_args(argv)
+    check_settings(p, args)
+    check_store(args.db)
     if args.threads:
         torch.set_num_threads(args.threads)
     model, base = load_base(args)
@@ -192,6 +226,9 @@ def main(argv=None) -> int:
     gate = gate_sets(cfg, args.task, args.reference, args.val)
     if not selection and not gate:
         raise SystemExit("error: no validation data: raise --holdout, --reference or give --val")
+    empty = [name for name, ds in gate.items() if len(ds) == 0]
+    if empty:  # an empty set scores 0 before and after: it would pass any model
+        raise SystemExit(f"error: the gate set {', '.join(empty)} has no usable images")
 
     before = {k: evaluate_model(model, v) for k, v in (selection | gate).items()}
     meta = {"data": [str(s) for s in specs], "finetune_from_feedback": True,

@@ -623,3 +623,23 @@ def test_confidence_colours_never_look_surer_than_the_reading():
     assert [lv for _, lv in confidence_spans(SimpleNamespace(text="abc", confidence=0.3, char_confidences=sure_letters))] == ["medium"] * 3
     assert [lv for _, lv in confidence_spans(SimpleNamespace(text="abc", confidence=0.1, char_confidences=sure_letters))] == ["medium"] * 3
     assert [lv for _, lv in confidence_spans(SimpleNamespace(text="abc", confidence=0.1, char_confidences=[0.99, 0.3, 0.1]))] == ["medium", "low", "low"]
+
+
+def test_malformed_click_data_is_refused_not_raised():
+    for bad in ({"index": ["a", "b"]}, [1e300, 5], None, [5], {}, ["1", float("nan")], "xy"):
+        assert app._point(bad) is None, bad
+    assert app._point([12, 34.5]) == (12.0, 34.5)
+
+
+def test_regions_are_drawn_numbered_and_found_by_a_click(tmp_path):
+    from webapp.service import Region, all_text, draw_regions, region_at
+    img = Image.new("RGB", (2000, 1000), "white")
+    regions = [Region((10, 10, 210, 60), ((10, 10), (210, 10), (210, 60), (10, 60)), "OPEN", 0.95, (0.95,) * 4),
+               Region((300, 12, 500, 58), ((300, 12), (500, 12), (500, 58), (300, 58)), "DAILY", 0.3, (0.3,) * 5),
+               Region((50, 400, 300, 460), ((50, 400), (300, 400), (300, 460), (50, 460)), "9AM", 0.6, (0.6,) * 3)]
+    pic, k = draw_regions(img, regions, selected=1)
+    assert pic.size == (1024, 512) and k == pytest.approx(0.512)
+    a = np.asarray(pic)
+    assert (a[round(35 * k), round(10 * k)] != 255).any()   # a box was drawn where the first region is
+    assert region_at(regions, 100, 30) == 0 and region_at(regions, 400, 30) == 1 and region_at(regions, 5, 900) == -1
+    assert all_text(regions) == "OPEN DAILY\n9AM"

@@ -64,8 +64,23 @@ def submit(Session, image, textv, client="c1", task="words", pred=PRED):
 def test_schema_via_alembic(Session):
     with Session.begin() as s:
         names = set(inspect(s.connection()).get_table_names())
-        assert {"samples", "labels", "submissions", "alembic_version"} <= names
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert {"samples", "labels", "submissions", "photos", "alembic_version"} <= names
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+
+
+def test_a_store_of_the_first_schema_is_upgraded_keeping_its_rows(tmp_path):
+    """A store made before photos were kept: upgraded in place, its samples kept, photo and box empty."""
+    from feedback.db import upgrade_schema
+    from feedback import Sample
+    engine = make_engine(tmp_path / "old.sqlite", upgrade=False)
+    upgrade_schema(engine, "0001")
+    with engine.begin() as c:
+        c.exec_driver_sql("INSERT INTO samples (task, sha256, png, width, height, created_at) "
+                          "VALUES ('words', 'abc', x'89', 3, 2, '2026-01-01')")
+    upgrade_schema(engine)
+    with session_factory(engine).begin() as s:
+        sample = s.scalars(select(Sample)).one()
+        assert sample.sha256 == "abc" and sample.photo_id is None and sample.box is None
 
 
 def test_sqlite_pragmas(tmp_path):

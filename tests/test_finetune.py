@@ -165,3 +165,62 @@ def test_words_finetune_runs_on_the_runtime_requirements_and_its_best_step_is_it
     kept = sorted(p.name for p in run.glob("step*.safetensors"))
     assert len(kept) == 1 and kept[0].startswith("step0000003-"), kept
     assert load_checkpoint(target)[1]["steps"] == 3
+
+
+def _finetune_main():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("finetune_script", ROOT / "scripts" / "finetune.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main
+
+
+def test_nonsense_settings_are_refused_before_training(tmp_path, capsys):
+    """--tolerance nan used to promote anything; an empty --val folder scored 0 -> 0 and passed; an unreachable
+    database printed a long traceback. Each is now one line, before any training."""
+    main = _finetune_main()
+    base = save_checkpoint(Recognizer(preset("digits")), tmp_path / "base.safetensors", {"data": ["synth-digits:1"]})
+    db = str(tmp_path / "fb.sqlite")
+    _store(db, 6, lambda i: str(100 + i))
+
+    def run(args):
+        with pytest.raises(SystemExit) as e:
+            main(args[1:])
+        err = capsys.readouterr().err + (e.value.code if isinstance(e.value.code, str) else "")
+        return (e.value.code if isinstance(e.value.code, int) else 1), err
+
+    for bad, says in ((["--tolerance", "nan"], "--tolerance must be a number from 0 to 1"),
+                      (["--tolerance", "-0.5"], "--tolerance must be a number from 0 to 1"),
+                      (["--holdout", "1.5"], "--holdout must be a fraction"),
+                      (["--steps", "0"], "--steps must be at least 1")):
+        code, err = run(_common(base, db, tmp_path / "runs", "--include-pending", *bad))
+        assert code == 2 and says in err, err
+    empty = tmp_path / "empty_val"
+    empty.mkdir()
+    (empty / "labels.tsv").write_text("")
+    code, err = run(_common(base, db, tmp_path / "runs", "--include-pending", "--steps", "1", "--reference", "0",
+                            "--val", f"folder:{empty}", "--promote", "--promote-to", str(tmp_path / "out.safetensors")))
+    assert code == 1 and "has no usable images" in err, err
+    assert not (tmp_path / "out.safetensors").exists() and not (tmp_path / "runs").exists()
+    code, err = run(_common(base, "postgresql+psycopg://u:secret@127.0.0.1:9/none", tmp_path / "runs", "--steps", "1"))
+    assert code == 1 and "cannot be opened" in err and "secret" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_malicious_training_state_is_refused_without_running_it(tmp_path):
+    import pickle
+    from ocr import CheckpointError
+    from ocr.checkpoint import load_train_state
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+    path = tmp_path / "last.train.pt"
+    with open(path, "wb") as f:
+        pickle.dump(Evil(), f)
+    with pytest.raises(CheckpointError, match="nothing in it was run"):
+        load_train_state(path)
+    assert not marker.exists()
+    path.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError):
+        load_train_state(path)

@@ -136,3 +136,41 @@ def test_looks_like_crop():
     assert photo.looks_like_crop(Image.new("L", (15, 18)))   # one character
     assert not photo.looks_like_crop(Image.new("L", (150, 200)))
     assert not photo.looks_like_crop(Image.new("L", (120, 40)), "digits")
+
+
+def test_the_number_finder_file_is_checked_and_runs_no_code(tmp_path):
+    from ocr import CheckpointError, save_checkpoint
+    from ocr.config import preset
+    from ocr.model import Recognizer
+    from ocr.numbers import NumberFinder, load_finder, save_finder
+    path = save_finder(NumberFinder(), tmp_path / "f.safetensors", {"steps": 1})
+    model, meta = load_finder(path)
+    assert meta == {"steps": 1} and not model.training
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "altered.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="integrity"):
+        load_finder(tmp_path / "altered.safetensors")
+    with pytest.raises(CheckpointError, match="not a number finder"):
+        load_finder(save_checkpoint(Recognizer(preset("digits")), tmp_path / "reader.safetensors"))
+    with pytest.raises(CheckpointError, match="not found"):
+        load_finder(tmp_path / "missing.safetensors")
+
+
+def test_the_number_finder_resumes_exactly(tmp_path):
+    """Two steps, stop, two more == four steps in one go (the data position is the step)."""
+    import torch
+    from ocr.numbers import load_finder
+    from ocr.numbers_training import FinderOptions, train_finder
+    fonts = None
+    kw = dict(batch_size=2, val_size=2, val_every=2, warmup=1, threads=1)
+    torch.manual_seed(0)
+    train_finder(tmp_path / "a", FinderOptions(steps=4, **kw), fonts)
+    torch.manual_seed(0)
+    train_finder(tmp_path / "b", FinderOptions(steps=4, max_minutes=1e-9, **kw), fonts)  # stops after one step
+    train_finder(tmp_path / "b", FinderOptions(steps=4, **kw), fonts)
+    a, ma = load_finder(tmp_path / "a" / "last.safetensors")
+    b, mb = load_finder(tmp_path / "b" / "last.safetensors")
+    assert ma["steps"] == mb["steps"] == 4
+    for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(va, vb), k

@@ -14,7 +14,6 @@ is trained on shrunk text regions).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ..detect import TextBox, order_quad
+from ..settings import installed_package_dir
 
 MODEL_FILE = "PP-OCRv6_det_small.onnx"
 
@@ -31,10 +31,10 @@ class DetectorMissing(RuntimeError):
 
 
 def model_path() -> Path:
-    spec = importlib.util.find_spec("rapidocr")
-    if spec is None or not spec.submodule_search_locations:
+    folder = installed_package_dir("rapidocr")
+    if folder is None:
         raise DetectorMissing("the text detector's weights come with the rapidocr package: pip install rapidocr")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / MODEL_FILE
+    path = folder / "models" / MODEL_FILE
     if not path.is_file():
         raise DetectorMissing(f"the text detector's weights are missing: {path}")
     return path
