@@ -142,7 +142,8 @@ The confidence shown is the reader's own: the model and that letter model togeth
 
 ## How well
 The words model reads 85-89 % of the words of two public benchmarks of real photos (chart), 19-22 points
-more than Tesseract 5; the house-number model reads 9 of 10 real SVHN photos of our sample.
+more than Tesseract 5; pasted into photos and found first, 97 % as many as when given the crops. The house-number
+model reads 9 of 10 real SVHN photos of our sample when they are cropped, 7 of 10 when it has to find the number.
 
 ## Known limits
 - Words are found on lines and cut at spaces; a word the detector misses can be added with two clicks.
