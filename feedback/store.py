@@ -279,14 +279,18 @@ def edit_label(session: Session, label_id: int, text: str) -> Label:
 
 def review_rows(session: Session, task: str | None = None, state: str | None = "pending", limit: int = 50,
                 offset: int = 0) -> list[dict]:
-    """Labels for the review page: list_labels() plus the sample's image (PNG) and what the model read."""
+    """Labels for the review page: list_labels() plus the sample's image (PNG), what the model read and, for a
+    region of a photo, the photo (PNG, "photo_png") and the region's box in it ("box"), else None."""
     rows = list_labels(session, task, state, limit, offset)
     for r in rows:
         sub = session.scalars(select(Submission).where(Submission.label_id == r["id"])
                               .order_by(Submission.id.desc()).limit(1)).first()
         r["prediction"] = sub.prediction if sub else ""
         r["confidence"] = sub.confidence if sub else None
-        r["png"] = session.get(Sample, r["sample_id"]).png
+        sample = session.get(Sample, r["sample_id"])
+        r["png"] = sample.png
+        photo = session.get(Photo, sample.photo_id) if sample.photo_id is not None else None
+        r["photo_png"], r["box"] = (photo.png, sample.box) if photo is not None else (None, None)
     return rows
 
 

@@ -76,6 +76,12 @@ def test_a_photo_region_is_shown_corrected_and_stored_with_its_photo(svc):
         assert photo.width == 640 and len(sample.box) == 4              # the photo (stored once) and the box
         x0, y0, x1, y1 = sample.box
         assert (x0, y0, x1, y1) == tuple(region.box)
+    from webapp.review import Review
+    rv = Review(svc.Session, "pw", wrong_wait=0.0)
+    rows = [r for r in rv.rows("words", "pending", 500) if r["text"] == "Coffea"]
+    items = rv.gallery(rows)                                          # the moderator sees the crop and its photo
+    assert len(rows) == 1 and len(items) == 2 and items[1][1] == f"#{rows[0]['id']} in its photo"
+    assert items[1][0].size == (640, 427) and items[0][0].size == d.image.size
     added = svc.add_region(p, "words", (200, 40, 460, 140))              # a box the person drew
     assert added.added and added.text == "Coffee" and added.box == (200, 40, 460, 140)
     with pytest.raises(UserError, match="four numbers"):

@@ -15,7 +15,7 @@ import hmac
 import io
 import time
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from feedback import FeedbackError, correction_counts, edit_label, review_rows, set_states, stats
 
@@ -52,7 +52,16 @@ class Review:
 
     @staticmethod
     def gallery(rows: list[dict]) -> list[tuple[Image.Image, str]]:
-        return [(Image.open(io.BytesIO(r["png"])), f"#{r['id']}: {r['prediction']} -> {r['text']}") for r in rows]
+        """Each label's image; a region of a photo is followed by its photo with the region boxed (the context)."""
+        out = []
+        for r in rows:
+            out.append((Image.open(io.BytesIO(r["png"])), f"#{r['id']}: {r['prediction']} -> {r['text']}"))
+            if r.get("photo_png") and r.get("box"):
+                photo = Image.open(io.BytesIO(r["photo_png"])).convert("RGB")
+                width = max(2, round(max(photo.size) / 250))
+                ImageDraw.Draw(photo).rectangle(list(r["box"]), outline=(255, 0, 0), width=width)
+                out.append((photo, f"#{r['id']} in its photo"))
+        return out
 
     @staticmethod
     def parse_ids(text) -> list[int]:
