@@ -26,7 +26,7 @@ def _reset_postgres(url):
     from sqlalchemy import create_engine
     e = create_engine(url)
     with e.begin() as c:
-        c.execute(text("DROP TABLE IF EXISTS submissions, labels, samples, alembic_version CASCADE"))
+        c.execute(text("DROP TABLE IF EXISTS submissions, labels, samples, photos, alembic_version CASCADE"))
     e.dispose()
 
 
