@@ -117,14 +117,21 @@ _BUILT: dict[str, Callable] = {}
 _LOCK = threading.Lock()
 
 
-def register_detector(name: str, factory: Callable[[], Callable]) -> None:
-    """factory() -> detector; called once, on the first find_text that names it."""
+def register_detector(name: str, factory: Callable[..., Callable]) -> None:
+    """factory(**options) -> detector; called once without options, on the first find_text that names it."""
     _FACTORIES[name] = factory
 
 
-def _ppocr():
+def make_detector(name: str = DEFAULT_DETECTOR, **options) -> Callable:
+    """A new detector of a registered backend with options of its own (e.g. threads=1), not shared."""
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown text detector {name!r}; known: {', '.join(sorted(_FACTORIES))}")
+    return _FACTORIES[name](**options)
+
+
+def _ppocr(**options):
     from .detectors.ppocr import DBDetector
-    return DBDetector()
+    return DBDetector(**options)
 
 
 register_detector("ppocr-db", _ppocr)

@@ -143,12 +143,10 @@ def time_photos(rec, n: int, words: int = 10, size=(1280, 960), threads_list=(1,
     rng = random.Random(0)
     scenes = [make_scene([synth[i * words + j] for j in range(words)], rng, size)[0] for i in range(n)]
     rows = []
-    from ocr.detectors.ppocr import DBDetector
-
     for threads in threads_list:
         torch.set_num_threads(threads)
-        name = f"ppocr-db-{threads}-threads"
-        detect.register_detector(name, lambda t=threads: DBDetector(threads=t))
+        name = f"{detect.DEFAULT_DETECTOR}-{threads}-threads"  # the default backend on as many threads as torch
+        detect.register_detector(name, lambda t=threads: detect.make_detector(threads=t))
         photo.read_photo(scenes[0], rec.cfg.name, rec, detector=name)  # loads it; warm-up
         for beam, views in beams:
             total, found, det_ms = [], [], []
