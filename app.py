@@ -100,7 +100,7 @@ def _task(value: str) -> str:
 
 # Measured with scripts/evaluate.py on the dev sets (data/models/words.md has the commands); standard protocol.
 # Ours as this page reads: the words model with its word prior (ocr.lm), bf16 encoder on AMX CPUs, beam 5 and 5 test-time
-# views kept by log-confidence + prior score (greedy, one view: 85.7 / 80.8; data/models/words.md, stop 37).
+# views kept by log-confidence + prior score (greedy, one view: 85.7 / 80.8; data/models/words.md).
 ACCURACY = {"IIIT5K": {"ours (beam 5, 5 views)": 88.9, "Tesseract 5": 70.0},
             "SVT": {"ours (beam 5, 5 views)": 86.2, "Tesseract 5": 62.8}}
 
@@ -245,8 +245,8 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
             task = _task(task_label)
             res = svc.read_photo(image, task)
             regions = res.regions
-            pic, k = picture(image, regions, 0)
-            first = detail(image, task, regions, 0) if regions else empty_detail(res.message)
+            pic, k = picture(res.image, regions, 0)  # the photo as loaded once (not decoded again)
+            first = detail(res.image, task, regions, 0) if regions else empty_detail(res.message)
         except (UserError, gr.Error) as e:
             log.info("refused: %s", e)
             return (gr.Image(value=None, visible=False), [], "", [], -1, [], 1.0, HINT) + empty_detail(str(e))
