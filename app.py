@@ -27,7 +27,9 @@ import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 from gradio.utils import get_upload_folder, is_in_or_equal  # noqa: E402
 
+from webapp.loop import Loop, LoopSettings  # noqa: E402
 from webapp.review import Review  # noqa: E402
+from webapp.review_tab import build_review_tab  # noqa: E402
 from ocr.config import TASKS  # noqa: E402
 from ocr.settings import data_dir  # noqa: E402
 from webapp.service import (TASK_LABELS, DemoService, Refused, UserError, all_text, confidence_spans,  # noqa: E402
@@ -199,6 +201,16 @@ CSS = """
 """
 
 
+def versions_note(loop: "Loop") -> str:
+    """About: the model version each task reads with now, and what changed with it."""
+    try:
+        lines = [f"- {TASK_LABELS[t]}: {loop.current_line(t)}" for t in TASKS]
+    except Exception:  # noqa: BLE001 - the store may be unreachable; About still shows the rest
+        log.warning("model versions unavailable for About", exc_info=True)
+        return ""
+    return "## Model versions read with now\n" + "\n".join(lines)
+
+
 def _point(index) -> tuple[float, float] | None:
     """A click's (x, y) from Gradio's select data, or None when it is not two finite numbers."""
     try:
@@ -213,7 +225,7 @@ HINT = ("Click a box (or a row of the list) to watch that reading and correct it
         "opposite corners around it.")
 
 
-def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
+def build_demo(svc: DemoService, review: "Review | None" = None, loop: "Loop | None" = None) -> gr.Blocks:
     def empty_detail(message: str = ""):
         return (None, "", "", "", gr.Slider(minimum=1, maximum=2, value=1, visible=False), None,
                 gr.Textbox(value=""), "", message)
@@ -419,12 +431,15 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
                 gr.Markdown(ABOUT, elem_id="about")
                 gr.Image(accuracy_chart(), label="Words read right: ours and Tesseract 5 (IIIT5K, SVT test sets)",
                          interactive=False, show_label=True, elem_id="about_chart")
+            about_version = gr.Markdown(elem_id="about_version")
             gr.Markdown(about_links(), elem_id="about_links")
             gr.Markdown(API_HELP)
         if review is not None and review.enabled:
-            build_review_tab(review)
+            build_review_tab(review, loop)
 
         demo.load(lambda: uuid.uuid4().hex, None, client_id, api_visibility="private")  # anonymous id per tab
+        if loop is not None:
+            demo.load(lambda: versions_note(loop), None, about_version, api_visibility="private")
         # a new image or task is read at once: nothing of the last one stays on the page
         image.change(read, [image, task], read_outs, api_visibility="private", trigger_mode="always_last")
         task.change(read, [image, task], read_outs, api_visibility="private", trigger_mode="always_last")
@@ -457,89 +472,6 @@ def build_demo(svc: DemoService, review: "Review | None" = None) -> gr.Blocks:
     return demo
 
 
-def build_review_tab(review: "Review") -> None:
-    """The moderators' tab: nothing but a password box until the operator's password is given."""
-    import pandas as pd
-
-    from feedback import FeedbackError
-    from webapp.review import COLUMNS
-
-    def guarded(fn):
-        """Every review action checks the tab's unlocked state on the server (6 outputs each)."""
-        def run(ok, *args):
-            if not ok:
-                return ("Locked: give the review password first.",) + tuple(gr.skip() for _ in range(5))
-            try:
-                return fn(*args)
-            except FeedbackError as e:
-                return (f"Not done: {e}.",) + tuple(gr.skip() for _ in range(5))
-        return run
-
-    def unlock(attempt):
-        if review.check(attempt):
-            return True, gr.Column(visible=True), "Unlocked.", gr.Textbox(value="")
-        return False, gr.Column(visible=False), "Wrong password.", gr.Textbox(value="")
-
-    def load(task, state):
-        rows = review.rows(None if task == "all" else task, None if state == "all" else state)
-        summary = review.summary()
-        counts = "  ·  ".join(f"{t}: " + ", ".join(f"{k} {v}" for k, v in d.items()) for t, d in summary["stats"].items())
-        per_day = pd.DataFrame(summary["per_day"] or [("-", 0)], columns=["day", "submissions"])
-        per_task = pd.DataFrame(summary["per_task"] or [("-", 0)], columns=["task", "submissions"])
-        chars = pd.DataFrame([(repr(c)[1:-1], n) for c, n in summary["chars"]] or [("-", 0)],
-                             columns=["character", "times corrected"])
-        return (f"{len(rows)} labels shown. {counts or 'The store is empty.'}", review.table(rows),
-                review.gallery(rows), per_day, per_task, chars)
-
-    def act(ids_text, action, task, state):
-        msg = review.act(review.parse_ids(ids_text), action)
-        return (msg,) + load(task, state)[1:]
-
-    def edit(ids_text, text, task, state):
-        ids = review.parse_ids(ids_text)
-        if len(ids) != 1:
-            raise FeedbackError("edit one label at a time")
-        msg = review.edit(ids[0], text)
-        return (msg,) + load(task, state)[1:]
-
-    with gr.Tab("Review"):
-        ok = gr.State(False, time_to_live=3600)
-        with gr.Row():
-            pw = gr.Textbox(type="password", label="Review password", elem_id="review_pw", scale=3)
-            unlock_btn = gr.Button("Unlock", elem_id="review_unlock", scale=1)
-        review_msg = gr.Textbox(label="Review messages", interactive=False, elem_id="review_msg")
-        with gr.Column(visible=False) as panel:
-            with gr.Row():
-                task_f = gr.Dropdown(["all", *TASKS], value="all", label="Task", elem_id="review_task")
-                state_f = gr.Dropdown(["pending", "accepted", "rejected", "all"], value="pending", label="State",
-                                      elem_id="review_state")
-                refresh = gr.Button("Show", elem_id="review_show")
-            table = gr.Dataframe(headers=COLUMNS, interactive=False, elem_id="review_table", wrap=True)
-            gallery = gr.Gallery(label="Images (label id: model read -> submitted)", columns=6, height=260,
-                                 elem_id="review_gallery")
-            with gr.Row():
-                ids = gr.Textbox(label="Label ids (e.g. 3, 4, 7)", elem_id="review_ids", scale=2)
-                new_text = gr.Textbox(label="New text (edit one label)", elem_id="review_text", scale=2)
-            with gr.Row():
-                accept = gr.Button("Accept", variant="primary", elem_id="review_accept")
-                reject = gr.Button("Reject", variant="stop", elem_id="review_reject")
-                edit_btn = gr.Button("Edit and accept", elem_id="review_edit")
-            with gr.Row():
-                per_day = gr.BarPlot(x="day", y="submissions", label="Submissions per day", height=200)
-                per_task = gr.BarPlot(x="task", y="submissions", label="Submissions per task", height=200)
-                chars = gr.BarPlot(x="character", y="times corrected", label="Characters most often corrected",
-                                   height=200)
-        outs = [review_msg, table, gallery, per_day, per_task, chars]
-        unlock_btn.click(unlock, pw, [ok, panel, review_msg, pw], api_visibility="private")
-        pw.submit(unlock, pw, [ok, panel, review_msg, pw], api_visibility="private")
-        refresh.click(guarded(load), [ok, task_f, state_f], outs, api_visibility="private")
-        accept.click(guarded(lambda i, t, s: act(i, "accept", t, s)), [ok, ids, task_f, state_f], outs,
-                     api_visibility="private")
-        reject.click(guarded(lambda i, t, s: act(i, "reject", t, s)), [ok, ids, task_f, state_f], outs,
-                     api_visibility="private")
-        edit_btn.click(guarded(edit), [ok, ids, new_text, task_f, state_f], outs, api_visibility="private")
-
-
 def make_service(db: str | None = None, words: str = "words", digits: str = "digits") -> DemoService:
     from feedback import make_engine, session_factory
     from webapp.service import Models
@@ -547,7 +479,8 @@ def make_service(db: str | None = None, words: str = "words", digits: str = "dig
     from ocr.viz import _jet
 
     _jet()  # import matplotlib's colour maps now, not during the first visitor's request
-    return DemoService(Models({"words": words, "digits": digits}), session_factory(make_engine(db)))
+    Session = session_factory(make_engine(db))
+    return DemoService(Models({"words": words, "digits": digits}, Session=Session), Session)
 
 
 def main(argv=None) -> None:
@@ -561,6 +494,20 @@ def main(argv=None) -> None:
     p.add_argument("--digits-model", default="digits", help="checkpoint for house numbers (default: shipped)")
     p.add_argument("--admin-password-file", type=Path,
                    help="file holding the review tab's password (default: $OCR_ADMIN_PASSWORD; neither: no review tab)")
+    loop = p.add_argument_group("training from the review tab")
+    loop.add_argument("--train-steps", type=int, default=300, help="steps of a training job (default 300)")
+    loop.add_argument("--train-minutes", type=float, default=15.0, help="a training job's time limit (default 15)")
+    loop.add_argument("--train-mix-words", nargs="+", default=None, metavar="SPEC",
+                      help="the words job's data mix (default: synth-words:0.5@v6 feedback:0.5); add the real crops "
+                           "the model was trained on if you have them, e.g. folder:/data/real_train:0.3")
+    loop.add_argument("--train-mix-digits", nargs="+", default=None, metavar="SPEC",
+                      help="the digits job's data mix (default: synth-digits:0.5 feedback:0.5)")
+    loop.add_argument("--train-val", nargs="*", default=[], metavar="SPEC",
+                      help="clean labelled sets the gate also measures (never corrections), e.g. folder:/data/val")
+    loop.add_argument("--auto-train-after", type=int, default=0,
+                      help="start a job by itself after this many newly accepted corrections (default 0: never)")
+    loop.add_argument("--auto-train-hours", type=float, default=24.0,
+                      help="at most one automatic job in this many hours (default 24)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in ("alembic", "httpx"):
@@ -576,7 +523,12 @@ def main(argv=None) -> None:
                 else os.environ.get(ENV_VAR, ""))
     review = Review(svc.Session, password)
     log.info("review tab: %s", "on (password set)" if review.enabled else f"off (set {ENV_VAR} to turn it on)")
-    demo = build_demo(svc, review)
+    mix = {"words": args.train_mix_words or ["synth-words:0.5@v6", "feedback:0.5"],
+           "digits": args.train_mix_digits or ["synth-digits:0.5", "feedback:0.5"]}
+    loop = Loop(svc.Session, resolve_url(args.db), svc.models,
+                LoopSettings(steps=args.train_steps, minutes=args.train_minutes, mix=mix, val=args.train_val,
+                             auto_after=args.auto_train_after, auto_hours=args.auto_train_hours))
+    demo = build_demo(svc, review, loop)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
                 max_file_size="50mb", footer_links=["api"], css=CSS)
 

@@ -82,3 +82,49 @@ class Submission(Base):
     client_id: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     undone_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+VERSION_STATES = ("candidate", "promoted", "refused", "rolled back")
+JOB_STATES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+
+
+class ModelVersion(Base):
+    """One model file the loop made or started from. The reading model of a task is its promoted version with
+    the latest `promoted_at`; rolling back promotes an earlier one again (its `promoted_at` becomes now)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("task", "sha256", name="uq_model_versions_task_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(String(16), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))          # of the model file
+    path: Mapped[str] = mapped_column(Text)                  # relative to the versions folder, or absolute
+    parent_sha256: Mapped[Optional[str]] = mapped_column(String(64), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="candidate", index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    promoted_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    corrections: Mapped[int] = mapped_column(Integer, default=0)   # corrections it was trained on
+    info: Mapped[dict] = mapped_column(JSON, default=dict)          # data mix, correction ids, gate figures, checks
+    job_id: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+
+
+class TrainingJob(Base):
+    """A fine-tune started from the page (or its automatic trigger), run by a separate process."""
+
+    __tablename__ = "training_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    phase: Mapped[str] = mapped_column(String(64), default="")     # what it does now, for the progress bar
+    message: Mapped[str] = mapped_column(Text, default="")          # the outcome, one line
+    pid: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    version_id: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    trigger: Mapped[str] = mapped_column(String(16), default="moderator")  # moderator | automatic | cli
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -281,7 +281,10 @@ def review_rows(session: Session, task: str | None = None, state: str | None = "
                 offset: int = 0) -> list[dict]:
     """Labels for the review page: list_labels() plus the sample's image (PNG), what the model read and, for a
     region of a photo, the photo (PNG, "photo_png") and the region's box in it ("box"), else None."""
-    rows = list_labels(session, task, state, limit, offset)
+    return _with_images(session, list_labels(session, task, state, limit, offset))
+
+
+def _with_images(session: Session, rows: list[dict]) -> list[dict]:
     for r in rows:
         sub = session.scalars(select(Submission).where(Submission.label_id == r["id"])
                               .order_by(Submission.id.desc()).limit(1)).first()
@@ -292,6 +295,68 @@ def review_rows(session: Session, task: str | None = None, state: str | None = "
         photo = session.get(Photo, sample.photo_id) if sample.photo_id is not None else None
         r["photo_png"], r["box"] = (photo.png, sample.box) if photo is not None else (None, None)
     return rows
+
+
+def review_queue(session: Session, task: str | None = None, state: str | None = "pending", limit: int = 50) -> list[dict]:
+    """The moderator's queue: labels in `state`, conflicts first, then the lowest model confidence, then oldest.
+
+    Each row is a `review_rows` row plus "rivals": every other text still in play for the same image, as
+    [(text, count)], and "agree": how many submissions back this text (its count).
+    """
+    conf = (select(Submission.label_id, func.min(Submission.confidence).label("conf"))
+            .where(Submission.undone_at.is_(None)).group_by(Submission.label_id).subquery())
+    bad = set(conflicts(session, task))
+    q = select(Label.id, Label.sample_id, conf.c.conf).join(Sample).outerjoin(conf, conf.c.label_id == Label.id)
+    if task:
+        q = q.where(Sample.task == task)
+    if state:
+        q = q.where(Label.state == state)
+    found = list(session.execute(q))
+    found.sort(key=lambda r: (r.sample_id not in bad, r.conf if r.conf is not None else 1.0, r.id))
+    ids = [r.id for r in found[:limit]]
+    if not ids:
+        return []
+    rows = {r["id"]: r for r in review_rows_of(session, ids)}
+    out = []
+    for lid in ids:
+        r = rows[lid]
+        rivals = session.execute(select(Label.text, Label.count).where(
+            Label.sample_id == r["sample_id"], Label.id != lid, Label.state != "rejected")).all()
+        r["rivals"], r["agree"] = [(t, n) for t, n in rivals], r["count"]
+        out.append(r)
+    return out
+
+
+def review_rows_of(session: Session, label_ids: list[int]) -> list[dict]:
+    """`review_rows` for the given label ids (any state), in id order."""
+    bad = set(conflicts(session))
+    q = select(Label, Sample.task).join(Sample).where(Label.id.in_(list(label_ids))).order_by(Label.id)
+    rows = [{"id": lab.id, "sample_id": lab.sample_id, "task": t, "text": lab.text, "count": lab.count,
+             "state": lab.state, "conflict": lab.sample_id in bad, "created_at": lab.created_at}
+            for lab, t in session.execute(q)]
+    return _with_images(session, rows)
+
+
+def bulk_candidates(session: Session, task: str | None = None, others: int = 1,
+                    min_confidence: float = 0.9) -> list[int]:
+    """Pending labels safe to accept in bulk -> their ids: not in a conflict, and either the same text came from
+    at least `others` other submissions (count > others) or it is the model's own reading (a confirmation)
+    read at confidence >= `min_confidence`."""
+    if not isinstance(others, int) or others < 1 or not (0 <= min_confidence <= 1):
+        raise FeedbackError("the other submissions must be at least 1 and the confidence from 0 to 1")
+    bad = set(conflicts(session, task))
+    q = (select(Label.id, Label.sample_id, Label.count, Label.text, Submission.prediction, Submission.confidence)
+         .join(Sample, Sample.id == Label.sample_id).join(Submission, Submission.label_id == Label.id)
+         .where(Label.state == "pending", Submission.undone_at.is_(None)))
+    if task:
+        q = q.where(Sample.task == task)
+    ok: set[int] = set()
+    for lid, sid, count, text, pred, conf in session.execute(q):
+        if sid in bad:
+            continue
+        if count > others or (pred == text and conf is not None and conf >= min_confidence):
+            ok.add(lid)
+    return sorted(ok)
 
 
 def correction_counts(session: Session) -> dict:

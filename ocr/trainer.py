@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as distributed
@@ -341,9 +342,13 @@ def _run_folder(resumed: Path | None, opt: TrainOptions, rank: int, world: int) 
 
 
 def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict, opt: TrainOptions,
-          restore: str | None = None, meta: dict | None = None) -> TrainResult:
+          restore: str | None = None, meta: dict | None = None,
+          on_step: Callable[[int, float], bool] | None = None) -> TrainResult:
     """Train on (image, label) `datasets` mixed by `weights`; validate on `val_sets` every opt.val_every
-    steps. -> TrainResult (the run folder, the last and the best checkpoints)."""
+    steps. -> TrainResult (the run folder, the last and the best checkpoints).
+
+    on_step(step, smoothed loss), if given, is called after every step (rank 0); returning True stops the
+    run cleanly (single-process runs), as --stop-at does (the step is checkpointed)."""
     for name in ("drop_easy", "label_smoothing"):
         if not 0 <= getattr(opt, name) < 1:
             raise ValueError(f"{name} must be in [0, 1), got {getattr(opt, name)}")
@@ -420,11 +425,13 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
         if rank == 0 and state.step % 50 == 0:
             keeper.log_loss(loss_avg, time.time() - t0)
         stop = _out_of_time(opt, state.step, session_start, world)
+        if on_step is not None and rank == 0 and on_step(state.step, loss_avg) and world == 1:
+            stop = True
         if rank == 0 and (state.step % opt.val_every == 0 or state.step >= opt.steps):
             checkpoint()
             saved_at = state.step
         if stop:
-            tqdm.write(f"stopping at step {state.step} (--stop-at / --max-minutes)")
+            tqdm.write(f"stopping at step {state.step} (--stop-at / --max-minutes / asked to stop)")
             break
     bar.close()
     if rank == 0 and saved_at != state.step:

@@ -581,10 +581,14 @@ def test_browser_phone_example_scrolls_to_the_reading(server, page_at):
 
 @needs_chromium
 def test_browser_review_tab_needs_the_password(review_server, review_svc, page_at, tmp_path):
+    """Locked until the password; then the queue opens at once, least sure first; a row is reviewed on the row
+    (keyboard 'a', the buttons, edit); the bulk action says how many it would accept before it does."""
     svc = review_svc
-    sid, _ = svc.save(_png(tmp_path, "rv.png", seed=21), "words", "ReviewMe", "c")
-    with svc.Session.begin() as s:
-        label_id = s.get(Submission, sid).label_id
+    ids = {}
+    for k, (text, seed) in enumerate((("ReviewMe", 21), ("RejectMe", 22), ("EditMe", 23))):
+        sid, _ = svc.save(_png(tmp_path, f"rv{k}.png", seed=seed), "words", text, "c")
+        with svc.Session.begin() as s:
+            ids[text] = s.get(Submission, sid).label_id
     page = page_at(review_server)
     page.get_by_role("tab", name="Review").click()
     assert not page.locator("#review_accept").is_visible()
@@ -594,19 +598,41 @@ def test_browser_review_tab_needs_the_password(review_server, review_svc, page_a
     assert not page.locator("#review_accept").is_visible()
     page.locator("#review_pw input").fill("let-me-in")
     page.locator("#review_unlock").click()
-    _wait_value(page, "review_msg", "v.includes('Unlocked')")
-    page.locator("#review_show").click()
+    _wait_value(page, "review_msg", "v.includes('in the queue')")  # no 'Show' needed
+    table = page.locator("#review_table")
     page.wait_for_function("() => document.querySelector('#review_table').innerText.includes('ReviewMe')",
                            timeout=30_000)
-    page.locator("#review_ids input, #review_ids textarea").first.fill(str(label_id))
-    page.locator("#review_accept").click()
-    _wait_value(page, "review_msg", "v.includes('set to accepted')")
-    with svc.Session.begin() as s:
-        assert s.get(Label, label_id).state == "accepted"
+
+    def review(text):
+        table.locator("span.text", has_text=text).first.click()
+        page.wait_for_function(f"() => document.querySelector('#review_info').innerText.includes('#{ids[text]}')",
+                               timeout=30_000)
+        _wait_value(page, "review_text", f"v === '{text}'")  # the row's outputs have all arrived
+        page.wait_for_timeout(300)
+
+    review("ReviewMe")
+    page.locator("#review_info").click()   # focus outside any text box: the keys act
+    page.keyboard.press("a")
+    _wait_value(page, "review_msg", f"v.includes('#{ids['ReviewMe']}: 1 labels set to accepted')")
+    review("RejectMe")
     page.locator("#review_reject").click()
     _wait_value(page, "review_msg", "v.includes('set to rejected')")
+    review("EditMe")
+    page.locator("#review_text input, #review_text textarea").first.fill("Edited")
+    page.locator("#review_edit").click()
+    _wait_value(page, "review_msg", "v.includes('is now')")
     with svc.Session.begin() as s:
-        assert s.get(Label, label_id).state == "rejected"
+        assert [s.get(Label, ids[t]).state for t in ("ReviewMe", "RejectMe", "EditMe")] == \
+            ["accepted", "rejected", "accepted"]
+        assert s.get(Label, ids["EditMe"]).text == "Edited"
+    for _ in range(3):  # three people read the same image the same way: the bulk action takes it
+        svc.save(_png(tmp_path, "agree.png", seed=24), "words", "Agreed", "c")
+    page.locator("#bulk_preview").click()
+    _wait_value(page, "review_msg", "v.includes('1 pending labels agree')")
+    page.locator("#bulk_apply").click()
+    _wait_value(page, "review_msg", "v.includes('1 labels accepted in bulk')")
+    page.wait_for_function("() => document.querySelectorAll('#plot_day canvas, #plot_day svg').length > 0",
+                           timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "browser_review.png"), full_page=True)
 
 

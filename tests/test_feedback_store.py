@@ -26,7 +26,7 @@ def _reset_postgres(url):
     from sqlalchemy import create_engine
     e = create_engine(url)
     with e.begin() as c:
-        c.execute(text("DROP TABLE IF EXISTS submissions, labels, samples, photos, alembic_version CASCADE"))
+        c.execute(text("DROP TABLE IF EXISTS submissions, labels, samples, photos, model_versions, training_jobs, alembic_version CASCADE"))
     e.dispose()
 
 
@@ -64,8 +64,9 @@ def submit(Session, image, textv, client="c1", task="words", pred=PRED):
 def test_schema_via_alembic(Session):
     with Session.begin() as s:
         names = set(inspect(s.connection()).get_table_names())
-        assert {"samples", "labels", "submissions", "photos", "alembic_version"} <= names
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert {"samples", "labels", "submissions", "photos", "model_versions", "training_jobs",
+                "alembic_version"} <= names
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
 
 
 def test_a_store_of_the_first_schema_is_upgraded_keeping_its_rows(tmp_path):

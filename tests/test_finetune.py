@@ -192,7 +192,7 @@ def test_nonsense_settings_are_refused_before_training(tmp_path, capsys):
     for bad, says in ((["--tolerance", "nan"], "--tolerance must be a number from 0 to 1"),
                       (["--tolerance", "-0.5"], "--tolerance must be a number from 0 to 1"),
                       (["--holdout", "1.5"], "--holdout must be a fraction"),
-                      (["--steps", "0"], "--steps must be at least 1")):
+                      (["--steps", "0"], "--steps must be a whole number of at least 1")):
         code, err = run(_common(base, db, tmp_path / "runs", "--include-pending", *bad))
         assert code == 2 and says in err, err
     empty = tmp_path / "empty_val"

@@ -17,11 +17,12 @@ import time
 
 from PIL import Image, ImageDraw
 
-from feedback import FeedbackError, correction_counts, edit_label, review_rows, set_states, stats
+from feedback import (FeedbackError, bulk_candidates, correction_counts, edit_label, review_in_batches, review_queue,
+                      review_rows, set_states, stats)
 
 ENV_VAR = "OCR_ADMIN_PASSWORD"
 ACTIONS = {"accept": "accepted", "reject": "rejected", "pending": "pending"}
-COLUMNS = ["label", "task", "state", "model read", "submitted", "count", "conflict"]
+COLUMNS = ["label", "task", "state", "model read", "confidence", "submitted", "count", "other texts", "conflict"]
 
 
 class Review:
@@ -45,10 +46,44 @@ class Review:
         with self.Session.begin() as s:
             return review_rows(s, task or None, state or None, limit)
 
+    def queue(self, task: str | None = None, state: str | None = "pending", limit: int = 50) -> list[dict]:
+        """Conflicts first, then the lowest model confidence (feedback.store.review_queue)."""
+        with self.Session.begin() as s:
+            return review_queue(s, task or None, state or None, limit)
+
     @staticmethod
     def table(rows: list[dict]) -> list[list]:
-        return [[r["id"], r["task"], r["state"], r["prediction"], r["text"], r["count"],
-                 "yes" if r["conflict"] else ""] for r in rows]
+        return [[r["id"], r["task"], r["state"], r["prediction"],
+                 "" if r.get("confidence") is None else f"{r['confidence']:.2f}", r["text"], r["count"],
+                 ", ".join(f"{t} x{n}" for t, n in r.get("rivals", [])), "yes" if r["conflict"] else ""]
+                for r in rows]
+
+    @staticmethod
+    def difference(prediction: str, text: str) -> list[tuple[str, str | None]]:
+        """The submitted text against the model's reading, for a highlighted view: [(piece, "changed" | None)];
+        letters the model had and the submission dropped appear struck as ("-x", "removed")."""
+        import difflib
+
+        out: list[tuple[str, str | None]] = []
+        for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, prediction, text, autojunk=False).get_opcodes():
+            if op == "equal":
+                out.append((text[j1:j2], None))
+                continue
+            if i2 > i1 and op in ("replace", "delete"):
+                out.append((prediction[i1:i2], "removed"))
+            if j2 > j1:
+                out.append((text[j1:j2], "changed"))
+        return out
+
+    def bulk(self, task: str | None, others: int, min_confidence: float, apply: bool = False) -> tuple[int, str]:
+        """Accept in bulk what agrees (see feedback.store.bulk_candidates) -> (how many, message); preview unless apply."""
+        with self.Session.begin() as s:
+            ids = bulk_candidates(s, task or None, int(others), float(min_confidence))
+        if not apply:
+            return len(ids), (f"{len(ids)} pending labels agree with at least {int(others)} other submission(s) or "
+                              f"confirm the model's reading at confidence >= {float(min_confidence):.2f}.")
+        n = review_in_batches(self.Session, ids, "accepted")  # short write transactions
+        return n, f"{n} labels accepted in bulk"
 
     @staticmethod
     def gallery(rows: list[dict]) -> list[tuple[Image.Image, str]]:

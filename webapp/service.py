@@ -57,24 +57,89 @@ class Refused:
 
 
 class Models:
-    """Loads each task's recognizer once, on first use, and shares it between requests."""
+    """Loads each task's recognizer once, on first use, and shares it between requests.
 
-    def __init__(self, sources: dict[str, str] | None = None):
+    With a store (`Session`), the model of a task is the registry's promoted version (feedback.registry): the
+    configured source is registered as the starting version, and every `get` looks (at most every
+    `check_every` seconds) whether another version was promoted or rolled back to since; if so, the new one is
+    loaded and swapped in. A reading already under way keeps the recognizer it started with.
+    """
+
+    def __init__(self, sources: dict[str, str] | None = None, Session=None, check_every: float = 2.0):
         self.sources = {t: t for t in TASKS} | (sources or {})
         self.precision = serving_precision()  # checked at start-up: a bad OCR_PRECISION stops the app
+        self.Session = Session
+        self.check_every = check_every
         self._models: dict = {}
+        self._loaded: dict = {}    # task -> version id of the loaded model (None: no registry)
+        self._checked: dict = {}   # task -> time of the last registry look
         self._lock = threading.Lock()
+
+    def _source_path(self, task: str):
+        from ocr.settings import shipped_model
+
+        src = self.sources[task]
+        return shipped_model(src) if src in TASKS else src
+
+    def _wanted(self, task: str):
+        """-> (version id, file) the registry says to read with, or None (no store, or no usable file)."""
+        from pathlib import Path
+
+        from feedback.registry import current, ensure_base, version_path
+
+        if self.Session is None:
+            return None
+        try:
+            with self.Session.begin() as s:
+                v = current(s, task)
+                if v is None:
+                    src = Path(self._source_path(task))
+                    if not src.is_file():
+                        return None
+                    v = ensure_base(s, task, src)
+                path = version_path(v)
+                if not path.is_file():
+                    log.warning("model version #%s of %s: file %s is missing; keeping the loaded model", v.id, task, path)
+                    return None
+                return v.id, path
+        except (OperationalError, FeedbackError, OSError) as e:
+            log.warning("model registry unavailable (%s); keeping the loaded model", str(e).splitlines()[0][:200])
+            return None
 
     def get(self, task: str):
         if task not in TASKS:
             raise UserError(f"Unknown task {task!r}: choose 'words' or 'digits'.")
         with self._lock:
-            if task not in self._models:
+            now = time.monotonic()
+            want = None
+            if task not in self._models or now - self._checked.get(task, -1e9) >= self.check_every:
+                self._checked[task] = now
+                want = self._wanted(task)
+            if task not in self._models or (want is not None and want[0] != self._loaded.get(task)):
+                source = str(want[1]) if want is not None else self.sources[task]
                 try:
-                    self._models[task] = load_recognizer(self.sources[task], precision=self.precision)
+                    rec = load_recognizer(source, precision=self.precision)
                 except CheckpointError as e:
+                    if task in self._models:  # a bad new version never replaces a working model
+                        log.error("model version #%s of %s cannot be loaded (%s); keeping the loaded one",
+                                  want[0], task, e)
+                        self._loaded[task] = want[0]
+                        return self._models[task]
                     raise UserError(f"The {task} model could not be loaded: {e}") from None
+                if task in self._models:
+                    log.info("%s: now reading with model version #%s", task, want[0] if want else "?")
+                self._models[task], self._loaded[task] = rec, (want[0] if want else None)
             return self._models[task]
+
+    def refresh(self, task: str):
+        """Look at the registry now (not at the next periodic look) and load what it says -> the recognizer."""
+        with self._lock:
+            self._checked.pop(task, None)
+        return self.get(task)
+
+    def loaded_version(self, task: str) -> int | None:
+        """The registry id of the model `get(task)` returns now (None without a store)."""
+        return self._loaded.get(task)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,160 @@
+"""The loop's policy in the library: the gate's boundary, training jobs, the model registry, hot swap, roll back."""
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from feedback import FeedbackError, Prediction, accept_pending, add_submission, make_engine, session_factory
+from feedback.finetune import FinetuneSettings, SettingsError, gate
+from feedback.jobs import auto_due, cancel_job, get_job, mark_interrupted, start_job
+from feedback.models import TrainingJob
+from feedback.registry import current, ensure_base, rollback, version_path
+from ocr import load_checkpoint, save_checkpoint
+from ocr.config import preset
+from ocr.model import Recognizer
+from ocr.settings import shipped_model
+
+
+def _scores(acc):
+    return {"count": 100, "accuracy": acc, "exact": acc, "ned": acc}
+
+
+def test_the_gate_passes_a_fall_equal_to_the_tolerance_and_refuses_a_larger_one():
+    before = {"ref": _scores(0.90), "val": _scores(0.80), "holdout": _scores(0.5)}
+    assert gate(before, {"ref": _scores(0.89), "val": _scores(0.80), "holdout": _scores(0.0)}, ["ref", "val"], 0.01).passed
+    refused = gate(before, {"ref": _scores(0.8899), "val": _scores(0.81), "holdout": _scores(1.0)}, ["ref", "val"], 0.01)
+    assert not refused.passed and "ref fell 0.010" in refused.reason and "val" not in refused.reason
+    assert not gate(before, before, [], 0.01).passed  # no gate set never passes
+    assert gate(before, {k: _scores(v["accuracy"] + 0.1) for k, v in before.items()}, ["ref"], 0.0).passed
+
+
+@pytest.mark.parametrize("bad", [dict(tolerance=float("nan")), dict(tolerance=-0.1), dict(holdout=1.0),
+                                 dict(steps=0), dict(lr=0.0), dict(max_minutes=float("inf")), dict(task="faces")])
+def test_nonsense_settings_are_refused(bad):
+    with pytest.raises(SettingsError):
+        FinetuneSettings(**bad).check()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def loop_env(request, tmp_path, monkeypatch):
+    """A store with accepted digits corrections, a small base model registered as the reading version."""
+    monkeypatch.setenv("OCR_VERSIONS_DIR", str(tmp_path / "versions"))
+    if request.param == "sqlite":
+        db = f"sqlite:///{tmp_path / 'fb.sqlite'}"
+    else:
+        from test_feedback_store import PG_URL, _reset_postgres
+        if not PG_URL:
+            pytest.skip("PostgreSQL not available: set OCR_TEST_POSTGRES_URL (CI starts a local server)")
+        _reset_postgres(PG_URL)
+        db = PG_URL
+    Session = session_factory(make_engine(db))
+    for i in range(12):
+        a = np.random.default_rng(i).integers(0, 255, (30, 50, 3), dtype=np.uint8)
+        with Session.begin() as s:
+            add_submission(s, Image.fromarray(a), "digits", Prediction("1", 0.3, [0.3]), str(100 + i), "m", "1", "t")
+    accept_pending(Session, "digits")
+    base = tmp_path / "base.safetensors"
+    base.write_bytes(shipped_model("digits").read_bytes())
+    with Session.begin() as s:
+        ensure_base(s, "digits", base)
+    return Session, db, base
+
+
+def _wait(Session, job_id, timeout=600):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        job = get_job(Session, job_id)
+        if job.state not in ("queued", "running"):
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not end in {timeout} s")
+
+
+def _settings(**kw):
+    return FinetuneSettings(**dict(dict(task="digits", mix=["synth-digits:0.9", "feedback:0.1"], steps=2, val_every=2,
+                                        batch_size=8, reference=100, holdout=0.3), **kw))
+
+
+@pytest.mark.parametrize("loop_env", ["sqlite"], indirect=True)  # the job's process on PostgreSQL: the next test
+def test_a_job_promotes_a_harmless_model_and_refuses_a_poisoned_one_then_rolls_back(loop_env):
+    Session, db, base = loop_env
+    job = _wait(Session, start_job(Session, db, "digits", _settings(lr=1e-9, tolerance=0.05)))
+    assert job.state == "finished" and "promoted" in job.message, job.message
+    with Session.begin() as s:
+        v = current(s, "digits")
+        assert v.id == job.version_id and v.state == "promoted" and v.parent_sha256 is not None
+        assert v.corrections > 0 and set(v.info["gate"]) == {"reference synth-digits"}
+        assert v.info["heldout"]["count"] > 0
+        path, promoted = version_path(v), v.id
+    _, meta = load_checkpoint(path)  # a whole, loadable file
+    assert meta["gate_passed"] is True
+
+    # poisoned: every correction says 7777 at a high learning rate; the reference set falls, the gate refuses
+    with Session.begin() as s:
+        for i in range(30):
+            a = np.random.default_rng(100 + i).integers(0, 255, (30, 50, 3), dtype=np.uint8)
+            add_submission(s, Image.fromarray(a), "digits", Prediction("1", 0.3, [0.3]), "7777", "m", "1", "t")
+    accept_pending(Session, "digits")
+    job = _wait(Session, start_job(Session, db, "digits", FinetuneSettings(
+        task="digits", mix=["feedback:1"], steps=60, val_every=20, lr=3e-3, batch_size=8, reference=100, holdout=0.3)))
+    assert job.state == "finished" and "refused" in job.message and "reference synth-digits fell" in job.message
+    with Session.begin() as s:
+        assert current(s, "digits").id == promoted  # the app keeps the promoted version
+        base_id = ensure_base(s, "digits", base).id
+        with pytest.raises(FeedbackError, match="never promoted"):
+            rollback(s, "digits", job.version_id)  # a refused model cannot be made the reading one
+        rollback(s, "digits", base_id)
+    with Session.begin() as s:
+        assert current(s, "digits").id == base_id
+        assert s.get(type(current(s, "digits")), promoted).state == "rolled back"
+
+
+def test_a_cancelled_job_writes_no_model_and_a_dead_one_is_marked_interrupted(loop_env, tmp_path):
+    Session, db, base = loop_env
+    job_id = start_job(Session, db, "digits", _settings(steps=5000, val_every=5000, lr=1e-9))
+    with pytest.raises(FeedbackError, match="already running"):
+        start_job(Session, db, "digits", _settings())
+    while get_job(Session, job_id).step < 1:  # training has begun
+        assert get_job(Session, job_id).state in ("queued", "running")
+        time.sleep(0.5)
+    assert "asked to stop" in cancel_job(Session, job_id)
+    job = _wait(Session, job_id)
+    assert job.state == "cancelled" and job.version_id is None
+    assert not list((tmp_path / "versions").glob("digits-*.safetensors"))
+    with Session.begin() as s:  # a job whose process is gone (an app restart)
+        s.add(TrainingJob(task="digits", state="running", settings={}, step=3, steps=10, phase="training",
+                          message="", pid=2 ** 22 + 12345, cancel_requested=False, trigger="moderator"))
+    assert mark_interrupted(Session) == 1
+    assert [j.state for j in [get_job(Session, job_id + 1)]] == ["interrupted"]
+
+
+def test_the_automatic_trigger_waits_for_enough_new_corrections_and_time(loop_env):
+    Session, db, _ = loop_env
+    assert auto_due(Session, "digits", min_new=12, every_hours=1)
+    assert not auto_due(Session, "digits", min_new=13, every_hours=1)
+    assert not auto_due(Session, "digits", min_new=0, every_hours=1)  # 0: off
+    with Session.begin() as s:
+        s.add(TrainingJob(task="digits", state="finished", settings={}, step=1, steps=1, phase="", message="",
+                          cancel_requested=False, trigger="automatic"))
+    assert not auto_due(Session, "digits", min_new=1, every_hours=1)  # a job just ran, nothing new since
+
+
+def test_the_app_swaps_in_a_promoted_version_without_a_restart(loop_env, tmp_path):
+    from feedback.registry import add_version
+    from webapp.service import Models
+
+    Session, db, base = loop_env
+    models = Models({"digits": str(base)}, Session=Session, check_every=0)
+    old = models.get("digits")
+    other = save_checkpoint(Recognizer(preset("digits")), tmp_path / "versions" / "digits-new.safetensors", {})
+    with Session.begin() as s:
+        v = add_version(s, "digits", other, "promoted", corrections=3)
+        vid = v.id
+    new = models.get("digits")
+    assert new is not old and models.loaded_version("digits") == vid
+    bad = tmp_path / "versions" / "digits-bad.safetensors"
+    bad.write_bytes(b"not a model")  # a version whose file is damaged never replaces a working model
+    with Session.begin() as s:
+        add_version(s, "digits", bad, "promoted")
+    assert models.get("digits") is new
