@@ -515,9 +515,10 @@ def main(argv=None) -> None:
     from feedback.db import resolve_url, safe_url
     log.info("corrections store: %s", safe_url(resolve_url(args.db)))
     svc = make_service(args.db, args.words_model, args.digits_model)
-    svc.models.get("words")  # load the default model before the first visitor
-    from webapp.hub_sync import start_hub_sync
+    from webapp.hub_sync import start_hub_sync, start_models_sync
     start_hub_sync(svc.Session)
+    start_models_sync(svc.Session)  # before the first read: a restarted Space reads with the version it had
+    svc.models.get("words")  # load the default model before the first visitor
     from webapp.review import ENV_VAR, Review
     password = (args.admin_password_file.read_text().strip() if args.admin_password_file
                 else os.environ.get(ENV_VAR, ""))

@@ -37,7 +37,7 @@ def add_font_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--add-fonts", nargs="+", metavar="DIR", default=[],
                    help="words: folders of extra text fonts (script, handwriting, display faces) drawn for "
                         "--add-fonts-rate of the words; trusted for every character they draw, so add only "
-                        "real text fonts (README: fonts for the synthetic engine)")
+                        "real text fonts (docs/TRAINING.md: fonts)")
     p.add_argument("--add-fonts-rate", type=float, default=0.4,
                    help="share of the words drawn with the added fonts (default 0.4)")
 

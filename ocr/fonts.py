@@ -76,7 +76,7 @@ def find_fonts(extra_dirs: tuple[str, ...] = (), required: str = "", system: boo
 # With top=k (the v6 engine: 3) the character need only be among the k nearest distinct characters:
 # the strict test refuses the G of about half the fonts whose C it keeps (their Gs come out nearest
 # to C, O, 0 or 6), so v1-v5 draw C in styles whose G they never show, and an upper-case G read as C
-# is the most frequent one-letter misread of the stop-32 default (data/models/words.md, stop 33).
+# was the most frequent one-letter misread of the words model before v6 (docs/HISTORY.md).
 
 GLYPH = 20  # glyph bitmaps are scaled into GLYPH x GLYPH, aspect kept
 REFERENCE_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Italic.ttf",

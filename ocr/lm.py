@@ -15,7 +15,7 @@ log 1/27) and the end of text weight * (log P_lm(end) - log 1/27); every other c
 prefix with any other character (digits, punctuation) there is no bonus: the list has no such words.
 The decoder picks by the sum of its own log-probability and the bonus; the confidences it reports
 stay its own probabilities. The list, order, weighting and weight were chosen on the real validation
-split (data/models/words.md, stop 31).
+split (docs/HISTORY.md).
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def read_word_list(path: str | Path = WORD_FREQUENCIES, weighting: str = "sqrt")
 
 
 # The word prior each task reads with by default: the model's order and word weighting, and each task's
-# fusion weight, chosen on the real validation split for the shipped model (data/models/words.md, stop 31);
+# fusion weight, chosen on the real validation split for the shipped model (docs/HISTORY.md);
 # a task not listed has none.
 DEFAULT_ORDER, DEFAULT_WEIGHTING = 6, "sqrt"
 DEFAULT_WEIGHT: dict[str, float] = {"words": 0.25}

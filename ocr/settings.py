@@ -6,6 +6,7 @@ whose default is the repository's layout, so a checkout works as it is.
     OCR_CACHE        font legibility checks, MJSynth indexes                        default: $XDG_CACHE_HOME/ocr
                                                                                     or ~/.cache/ocr
     OCR_FEEDBACK_DB  the corrections store (see feedback.db)                        default: $OCR_DATA_DIR/feedback.sqlite
+    OCR_VERSIONS_DIR model versions made by the loop (see feedback.registry)       default: $OCR_DATA_DIR/versions
     OCR_PRECISION    the demo's serving encoder: auto (bf16 on AMX / AVX512-BF16    default: auto
                      CPUs, else fp32), fp32 or bf16 (see ocr.recognizer)
 """

@@ -305,7 +305,7 @@ class WordSynth:
         self.chars = set(charset)
         self.fonts = fonts or find_fonts(required=string.ascii_letters + string.digits)
         if not self.fonts:
-            raise RuntimeError("no usable fonts found; install some (see README) or pass --fonts DIR")
+            raise RuntimeError("no usable fonts found; install some (docs/TRAINING.md) or pass --fonts DIR")
         self.pick_font = FontPicker(self.fonts, added=tuple(added_fonts), added_rate=added_rate,
                                     legible_top=LEGIBLE_TOP.get(engine, 1))
         lex = lexicon if lexicon is not None else load_lexicon()
@@ -413,7 +413,7 @@ class DigitSynth:
                  max_len: int = 5, min_contrast: float = 0.25, painted_rate: float = 0.15):
         self.fonts = fonts or find_fonts(required=string.digits)
         if not self.fonts:
-            raise RuntimeError("no usable fonts found; install some (see README) or pass --fonts DIR")
+            raise RuntimeError("no usable fonts found; install some (docs/TRAINING.md) or pass --fonts DIR")
         self.pick_font = FontPicker(self.fonts)
         self.seed, self.length, self.max_len, self.min_contrast = seed, length, max_len, min_contrast
         self.painted_rate = painted_rate  # share of numbers painted with ocr.strokes instead of a font

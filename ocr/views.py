@@ -10,7 +10,7 @@ views=n)` reads the crop as given; only when that reading's sequence probability
 (`Prediction.confidence`, EOS included) is below `VIEWS_BELOW` it reads the other n - 1 views too
 and keeps the most confident reading of all; `Prediction.view` says which view that was. With a word
 prior (`ocr.lm`), "most confident" is the highest log-confidence + the prior's score of the text, the
-sum the decoder picked by at every step (stop 32: +17 of 1,500 validation crops at beam 5).
+sum the decoder picked by at every step (+17 of 1,500 validation crops at beam 5).
 
 The list, its order and the threshold were chosen on the real validation split (1,500 crops of the
 IIIT5K, IC15, SVT and IC03 train sets; never the dev sets), adding one view at a time, the one that

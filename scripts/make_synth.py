@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     required = string.digits if args.task == "digits" else string.ascii_letters + string.digits
     fonts = find_fonts(tuple(args.fonts), required=required, system=not args.no_system_fonts)
     if not fonts:
-        print("no usable fonts found (see README: installing fonts)", file=sys.stderr)
+        print("no usable fonts found (see docs/TRAINING.md: fonts)", file=sys.stderr)
         return 1
     cfg = preset(args.task)
     try:   # WordSynth checks its options, --circles against the engine (ocr.synth_v2.CIRCULAR_ARC)

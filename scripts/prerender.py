@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Pre-render a synthetic corpus to LMDB shards, so training does not wait on rendering.
 
-    python scripts/prerender.py words /work/runs/corpus/words-v2-s1 --images 3000000 --workers 2
-    python scripts/train.py --preset words --data corpus:/work/runs/corpus/words-v2-s1 ...
+    python scripts/prerender.py words runs/corpus/words-v2-s1 --images 3000000 --workers 2
+    python scripts/train.py --preset words --data corpus:runs/corpus/words-v2-s1 ...
 
 Sample i is `engine(seed)[i]`, stored at the network's input size: the corpus can always be
 re-created from its seed, so keep it outside the repository and never commit it. Interrupt it

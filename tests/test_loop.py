@@ -158,3 +158,30 @@ def test_the_app_swaps_in_a_promoted_version_without_a_restart(loop_env, tmp_pat
     with Session.begin() as s:
         add_version(s, "digits", bad, "promoted")
     assert models.get("digits") is new
+
+
+def test_model_versions_survive_a_new_disk_through_the_sync_folder(loop_env, tmp_path, monkeypatch):
+    """As on a Space: versions are pushed to a folder (the Hub model repo's copy); a new machine with an empty store
+    restores them and reads with the version promoted last, not the one it starts from."""
+    from feedback.registry import add_version, versions
+    from webapp.hub_sync import export_versions, restore_versions
+
+    Session, db, base = loop_env
+    made = save_checkpoint(Recognizer(preset("digits")), tmp_path / "versions" / "digits-made.safetensors", {})
+    with Session.begin() as s:
+        v = add_version(s, "digits", made, "promoted", parent_sha256="0" * 64, corrections=7, info={"gate": {}})
+        sha = v.sha256
+    sync = tmp_path / "hub_models"
+    assert export_versions(Session, sync) == 2 and export_versions(Session, sync) == 0  # only changes are logged
+    with Session.begin() as s:
+        rollback(s, "digits", ensure_base(s, "digits", base).id)
+    assert export_versions(Session, sync) == 2  # the roll back: two states changed
+
+    monkeypatch.setenv("OCR_VERSIONS_DIR", str(tmp_path / "new_disk"))
+    fresh = session_factory(make_engine(f"sqlite:///{tmp_path / 'fresh.sqlite'}"))
+    assert restore_versions(fresh, sync) == 2
+    with fresh.begin() as s:
+        now = current(s, "digits")
+        assert now.sha256 != sha and now.state == "promoted"  # the base, rolled back to, reads
+        assert {x.state for x in versions(s, "digits")} == {"promoted", "rolled back"}
+        assert version_path(now).is_file() and str(tmp_path / "new_disk") in str(version_path(now))

@@ -34,13 +34,13 @@ from feedback import FeedbackError, add_submission, undo_submission
 
 log = logging.getLogger("ocr.app")
 TASK_LABELS = {"words": "Words", "digits": "House number"}
-# Decoding per task. Words: beam search of width 5 with the model's word prior (ocr.lm; +2.7 / +4.8 points on IIIT5K /
-# SVT over greedy for the stop-31 default, 6.6 instead of 4.5 ms per image on one thread with the bf16 encoder, README).
+# Decoding per task. Words: beam search of width 5 with the model's word prior (ocr.lm; +2.4 / +4.7 points on IIIT5K /
+# SVT over greedy, about 1.45x the time of greedy on one thread: data/models/words.md).
 # Digits: greedy (beam changed nothing measurable).
 DEFAULT_BEAM = {"words": 5, "digits": 1}
 # Test-time views per task (ocr.views): a reading less confident than ocr.views.VIEWS_BELOW is read again
 # turned -8 / +8 degrees, with a margin and trimmed, and the most confident reading is kept (with the word prior: the
-# highest log-confidence + prior score, stop 32). Model card: chosen on the real validation split; digits: on held-out
+# highest log-confidence + prior score). Model cards: chosen on the real validation split; digits: on held-out
 # synthetic numbers and the real number crops' validation split.
 DEFAULT_VIEWS = {"words": 5, "digits": 5}
 
