@@ -530,8 +530,13 @@ def main(argv=None) -> None:
                 LoopSettings(steps=args.train_steps, minutes=args.train_minutes, mix=mix, val=args.train_val,
                              auto_after=args.auto_train_after, auto_hours=args.auto_train_hours))
     demo = build_demo(svc, review, loop)
+    from webapp.uploads import MAX_UPLOAD, start_janitor, upload_limit
+    uploads = Path(get_upload_folder())
+    uploads.mkdir(parents=True, exist_ok=True)
+    start_janitor(uploads)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
-                max_file_size="50mb", footer_links=["api"], css=CSS)
+                max_file_size=MAX_UPLOAD, footer_links=["api"], css=CSS,
+                app_kwargs={"middleware": [upload_limit(uploads)]})
 
 
 if __name__ == "__main__":

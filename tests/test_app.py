@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_a_photo_region_is_shown_corrected_and_stored_with_its_photo(svc):
         x0, y0, x1, y1 = sample.box
         assert (x0, y0, x1, y1) == tuple(region.box)
     from webapp.review import Review
-    rv = Review(svc.Session, "pw", wrong_wait=0.0)
+    rv = Review(svc.Session, "pw")
     rows = [r for r in rv.rows("words", "pending", 500) if r["text"] == "Coffea"]
     items = rv.gallery(rows)                                          # the moderator sees the crop and its photo
     assert len(rows) == 1 and len(items) == 2 and items[1][1] == f"#{rows[0]['id']} in its photo"
@@ -453,7 +454,7 @@ def review_svc(tmp_path_factory):
 @pytest.fixture(scope="module")
 def review_server(review_svc):
     """A second demo, on its own store, with the review tab on (password 'let-me-in')."""
-    demo = app.build_demo(review_svc, app.Review(review_svc.Session, "let-me-in", wrong_wait=0.0))
+    demo = app.build_demo(review_svc, app.Review(review_svc.Session, "let-me-in"))
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
     yield f"http://127.0.0.1:{port}/"
@@ -634,6 +635,38 @@ def test_browser_review_tab_needs_the_password(review_server, review_svc, page_a
     page.wait_for_function("() => document.querySelectorAll('#plot_day canvas, #plot_day svg').length > 0",
                            timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "browser_review.png"), full_page=True)
+
+
+@needs_chromium
+def test_browser_an_unlocked_review_session_cannot_be_replayed_from_another_client(review_server, review_svc, page_at,
+                                                                                   tmp_path):
+    """The tab's session id travels in URLs (queue/data?session_hash=...), which proxies log. Another client replaying it
+    used to get the whole review table; the unlock is now a token that only the page holds."""
+    import httpx
+    review_svc.save(_png(tmp_path, "secret.png", seed=31), "words", "Confidential", "c")
+    page = page_at(review_server)
+    hashes = set()
+    page.on("request", lambda r: hashes.update(re.findall(r"session_hash=([\w-]+)", r.url)))
+    page.get_by_role("tab", name="Review").click()
+    page.locator("#review_pw input").fill("let-me-in")
+    page.locator("#review_unlock").click()
+    page.wait_for_function("() => document.querySelector('#review_table').innerText.includes('Confidential')",
+                           timeout=30_000)
+    assert hashes
+    config = httpx.get(f"{review_server}config", timeout=30).json()
+    show = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "review_show")
+    fn = next(i for i, d in enumerate(config["dependencies"]) if [show, "click"] in d["targets"])
+    session = hashes.pop()
+    r = httpx.post(f"{review_server}gradio_api/queue/join", timeout=30, json={
+        "data": ["", "all", "pending"], "fn_index": fn, "session_hash": session, "event_data": None, "trigger_id": show})
+    assert r.status_code == 200, r.text
+    with httpx.stream("GET", f"{review_server}gradio_api/queue/data?session_hash={session}", timeout=60) as events:
+        text = ""
+        for chunk in events.iter_text():
+            text += chunk
+            if "process_completed" in text:
+                break
+    assert "Confidential" not in text and "Locked" in text, text[-500:]
 
 
 def test_review_tab_is_absent_without_a_password(svc):

@@ -49,10 +49,13 @@ def loop_env(request, tmp_path, monkeypatch):
         _reset_postgres(PG_URL)
         db = PG_URL
     Session = session_factory(make_engine(db))
+    from ocr.synth import DigitSynth
+
+    honest = DigitSynth(seed=4321)  # honest corrections: house numbers with their true text
     for i in range(12):
-        a = np.random.default_rng(i).integers(0, 255, (30, 50, 3), dtype=np.uint8)
+        image, text = honest[i]
         with Session.begin() as s:
-            add_submission(s, Image.fromarray(a), "digits", Prediction("1", 0.3, [0.3]), str(100 + i), "m", "1", "t")
+            add_submission(s, image, "digits", Prediction("1", 0.3, [0.3]), text, "m", "1", "t")
     accept_pending(Session, "digits")
     base = tmp_path / "base.safetensors"
     base.write_bytes(shipped_model("digits").read_bytes())
@@ -79,7 +82,9 @@ def _settings(**kw):
 @pytest.mark.parametrize("loop_env", ["sqlite"], indirect=True)  # the job's process on PostgreSQL: the next test
 def test_a_job_promotes_a_harmless_model_and_refuses_a_poisoned_one_then_rolls_back(loop_env):
     Session, db, base = loop_env
-    job = _wait(Session, start_job(Session, db, "digits", _settings(lr=1e-9, tolerance=0.05)))
+    # honest: a real fine-tune (30 steps at 3e-4, half synthetic numbers) of the shipped model: promoted
+    job = _wait(Session, start_job(Session, db, "digits", _settings(
+        mix=["synth-digits:0.5", "feedback:0.5"], steps=30, val_every=10, lr=3e-4, reference=200)))
     assert job.state == "finished" and "promoted" in job.message, job.message
     with Session.begin() as s:
         v = current(s, "digits")
@@ -90,24 +95,26 @@ def test_a_job_promotes_a_harmless_model_and_refuses_a_poisoned_one_then_rolls_b
     _, meta = load_checkpoint(path)  # a whole, loadable file
     assert meta["gate_passed"] is True
 
-    # poisoned: every correction says 7777 at a high learning rate; the reference set falls, the gate refuses
+    # poisoned, from the same model: thirty more all say 7777 (a hard fine-tune); the reference set falls, refused
     with Session.begin() as s:
         for i in range(30):
             a = np.random.default_rng(100 + i).integers(0, 255, (30, 50, 3), dtype=np.uint8)
             add_submission(s, Image.fromarray(a), "digits", Prediction("1", 0.3, [0.3]), "7777", "m", "1", "t")
     accept_pending(Session, "digits")
+    with Session.begin() as s:
+        rollback(s, "digits", ensure_base(s, "digits", base).id)  # the same start as the honest job
     job = _wait(Session, start_job(Session, db, "digits", FinetuneSettings(
-        task="digits", mix=["feedback:1"], steps=60, val_every=20, lr=3e-3, batch_size=8, reference=100, holdout=0.3)))
+        task="digits", mix=["feedback:1"], steps=60, val_every=20, lr=3e-3, batch_size=8, reference=200, holdout=0.3)))
     assert job.state == "finished" and "refused" in job.message and "reference synth-digits fell" in job.message
     with Session.begin() as s:
-        assert current(s, "digits").id == promoted  # the app keeps the promoted version
         base_id = ensure_base(s, "digits", base).id
+        assert current(s, "digits").id == base_id  # the reading model stays the one the job started from
         with pytest.raises(FeedbackError, match="never promoted"):
             rollback(s, "digits", job.version_id)  # a refused model cannot be made the reading one
-        rollback(s, "digits", base_id)
-    with Session.begin() as s:
-        assert current(s, "digits").id == base_id
         assert s.get(type(current(s, "digits")), promoted).state == "rolled back"
+        rollback(s, "digits", promoted)  # and forward again: any version that was promoted
+    with Session.begin() as s:
+        assert current(s, "digits").id == promoted
 
 
 def test_a_cancelled_job_writes_no_model_and_a_dead_one_is_marked_interrupted(loop_env, tmp_path):

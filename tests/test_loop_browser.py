@@ -30,7 +30,7 @@ def loop_app(tmp_path_factory):
     loop = Loop(svc.Session, resolve_url(db), svc.models,
                 LoopSettings(steps=2, minutes=5, mix={"digits": ["synth-digits:0.9", "feedback:0.1"]}, lr=1e-9,
                              tolerance=0.05, reference=100, batch_size=8))
-    demo = app.build_demo(svc, app.Review(svc.Session, "let-me-in", wrong_wait=0.0), loop)
+    demo = app.build_demo(svc, app.Review(svc.Session, "let-me-in"), loop)
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
     yield f"http://127.0.0.1:{port}/", svc, loop, tmp

@@ -33,6 +33,7 @@ KEYS_JS = """() => {
 }"""
 DIFF_COLOURS = {"changed": "#ffd666", "removed": "#ff7875"}
 NOTHING = "The queue is empty: nothing to review here."
+LOCKED = "Locked: give the review password (an unlocked page locks itself after 15 minutes without use)."
 
 
 def _png(data: bytes | None, box=None) -> Image.Image | None:
@@ -51,20 +52,21 @@ def _bars(rows, x: str, y: str) -> pd.DataFrame:
 
 def build_review_tab(review: Review, loop: Loop | None = None) -> None:
     def guarded(fn, n_out: int):
-        """Run fn only in an unlocked tab; FeedbackError -> its message; the first output is the message."""
-        def run(ok, *args):
-            if not ok:
-                return ("Locked: give the review password first.",) + tuple(gr.skip() for _ in range(n_out - 1))
+        """Run fn only with a valid unlock token; FeedbackError -> its message; the first output is the message."""
+        def run(token, *args):
+            if not review.valid(token):
+                return (LOCKED,) + tuple(gr.skip() for _ in range(n_out - 1))
             try:
                 return fn(*args)
             except FeedbackError as e:
                 return (f"Not done: {e}.",) + tuple(gr.skip() for _ in range(n_out - 1))
         return run
 
-    def unlock(attempt):
-        if review.check(attempt):
-            return True, gr.Column(visible=True), "Unlocked.", gr.Textbox(value=""), gr.Timer(active=loop is not None)
-        return False, gr.Column(visible=False), "Wrong password.", gr.Textbox(value=""), gr.Timer(active=False)
+    def unlock(attempt, request: gr.Request):
+        token, msg = review.login(attempt, getattr(getattr(request, "client", None), "host", None))
+        if token:
+            return token, gr.Column(visible=True), msg, gr.Textbox(value=""), gr.Timer(active=loop is not None)
+        return "", gr.Column(visible=False), msg, gr.Textbox(value=""), gr.Timer(active=False)
 
     # ------------------------------------------------------------------ queue
     def show(task, state, pick: int | None = None, msg: str | None = None):
@@ -91,9 +93,9 @@ def build_review_tab(review: Review, loop: Loop | None = None) -> None:
         return (r["id"], _png(r["png"]), gr.Image(value=photo, visible=photo is not None), info,
                 review.difference(r["prediction"], r["text"]), r["text"])
 
-    def select_row(ok, ids, task, state, evt: gr.SelectData):
-        if not ok:
-            return ("Locked: give the review password first.",) + tuple(gr.skip() for _ in range(len(outs) - 1))
+    def select_row(token, ids, task, state, evt: gr.SelectData):
+        if not review.valid(token):
+            return (LOCKED,) + tuple(gr.skip() for _ in range(len(outs) - 1))
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         if not isinstance(row, int) or not 0 <= row < len(ids or []):
             return show(task, state)
@@ -124,7 +126,7 @@ def build_review_tab(review: Review, loop: Loop | None = None) -> None:
         return show(task, state, msg=msg) + (gr.Button(value="Accept them", interactive=False),)
 
     with gr.Tab("Review"):
-        ok = gr.State(False, time_to_live=3600)
+        ok = gr.Textbox(visible=False, elem_id="review_token")  # the unlock token: sent in request bodies, not URLs
         ids_state, sel = gr.State([]), gr.State(None)
         with gr.Row():
             pw = gr.Textbox(type="password", label="Review password", elem_id="review_pw", scale=3)
@@ -179,8 +181,10 @@ def build_review_tab(review: Review, loop: Loop | None = None) -> None:
         outs = [review_msg, table, gallery, ids_state, sel, sel_img, sel_photo, sel_info, diff, new_text,
                 per_day, per_task, chars]
         n = len(outs)
-        unlocked = unlock_btn.click(unlock, pw, [ok, panel, review_msg, pw, timer], api_visibility="private")
-        submitted = pw.submit(unlock, pw, [ok, panel, review_msg, pw, timer], api_visibility="private")
+        # outside the queue: a guess never holds a place a reader needs (and is refused at once when over the limit)
+        unlocked = unlock_btn.click(unlock, pw, [ok, panel, review_msg, pw, timer], api_visibility="private",
+                                    queue=False)
+        submitted = pw.submit(unlock, pw, [ok, panel, review_msg, pw, timer], api_visibility="private", queue=False)
         for ev in (unlocked, submitted):  # the queue opens at once; the keys work from then on
             ev.then(guarded(show, n), [ok, task_f, state_f], outs, api_visibility="private").then(None, js=KEYS_JS)
         for trigger in (refresh.click, task_f.change, state_f.change):
