@@ -49,9 +49,21 @@ def make_engine(task: str, seed: int, engine: str, fonts: tuple[str, ...] | None
     return DigitSynth(fonts=fonts, seed=seed, max_len=cfg.max_len)
 
 
-def _init_worker(task, seed, engine, fonts, added_fonts, added_rate):
+def corpus_config(task: str, img_w: int | None = None) -> ModelConfig:
+    """The task's preset, with another input width for words when asked (e.g. 192 for `ocr.widen.reshape_input`)."""
+    import dataclasses
+
+    cfg = preset(task)
+    if img_w and img_w != cfg.img_w:
+        if cfg.resize_h:
+            raise ValueError("another input width is for words models only")
+        cfg = dataclasses.replace(cfg, img_w=int(img_w)).validate()
+    return cfg
+
+
+def _init_worker(task, seed, engine, fonts, added_fonts, added_rate, img_w=None):
     global _SYNTH
-    _SYNTH = (make_engine(task, seed, engine, fonts, added_fonts, added_rate), preset(task))
+    _SYNTH = (make_engine(task, seed, engine, fonts, added_fonts, added_rate), corpus_config(task, img_w))
 
 
 def _render(span: tuple[int, int]) -> list[tuple[bytes, str]]:
@@ -65,8 +77,9 @@ def _render(span: tuple[int, int]) -> list[tuple[bytes, str]]:
     return out
 
 
-def _describe(task: str, seed: int, engine: str, shard_size: int, fonts, added_fonts=(), added_rate=0.4) -> dict:
-    cfg = preset(task)
+def _describe(task: str, seed: int, engine: str, shard_size: int, fonts, added_fonts=(), added_rate=0.4,
+              img_w: int | None = None) -> dict:
+    cfg = corpus_config(task, img_w)
     size = (cfg.resize_w, cfg.resize_h) if cfg.resize_h else (cfg.img_w, cfg.img_h)
     desc = {"task": task, "engine": engine, "seed": seed, "shard_size": shard_size,
             "image_size": list(size), "channels": cfg.channels, "fonts": len(fonts)}
@@ -81,7 +94,8 @@ def shard_dir(out: Path, k: int) -> Path:
 
 def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: str = "v2",
               shard_size: int = 50_000, workers: int = 1, fonts: tuple[str, ...] | None = None,
-              added_fonts: tuple[str, ...] = (), added_rate: float = 0.4, progress: bool = True) -> dict:
+              added_fonts: tuple[str, ...] = (), added_rate: float = 0.4, progress: bool = True,
+              img_w: int | None = None) -> dict:
     """Render samples [0, images) of the task's engine into OUT (see module doc); resumable.
 
     Returns {"shards": complete shards, "rendered": samples rendered by this call}.
@@ -95,7 +109,7 @@ def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: st
     if fonts is None:
         import string
         fonts = find_fonts(required=string.digits if task == "digits" else string.ascii_letters + string.digits)
-    desc = _describe(task, seed, engine, shard_size, fonts, added_fonts, added_rate)
+    desc = _describe(task, seed, engine, shard_size, fonts, added_fonts, added_rate, img_w)
     meta_path = out / "corpus.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
@@ -111,7 +125,7 @@ def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: st
     bar = tqdm(total=len(todo) * shard_size, desc=f"rendering {out.name}", unit="img", disable=not progress,
                dynamic_ncols=True)
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, _init_worker, (task, seed, engine, fonts, added_fonts, added_rate)) as pool:
+    with ctx.Pool(workers, _init_worker, (task, seed, engine, fonts, added_fonts, added_rate, img_w)) as pool:
         results = pool.imap(_render, spans)
         for k in todo:
             part = out / f"shard-{k:05d}.part"
@@ -147,10 +161,16 @@ def corpus_dataset(path: str | Path, cfg: ModelConfig | None = None):
     shards = sorted(p for p in path.glob("shard-[0-9][0-9][0-9][0-9][0-9]") if p.is_dir())
     if not shards:
         raise ValueError(f"{path} has no complete shard yet")
+    meta = json.loads(meta_path.read_text())
+    if cfg is not None:
+        want = [cfg.resize_w, cfg.resize_h] if cfg.resize_h else [cfg.img_w, cfg.img_h]
+        if meta.get("image_size") and list(meta["image_size"]) != want:
+            raise ValueError(f"{path} holds {meta['image_size'][0]}x{meta['image_size'][1]} images; this model reads "
+                             f"{want[0]}x{want[1]} (render a corpus for it: scripts/prerender.py --img-w)")
     parts = [LmdbDataset(p, cfg=cfg) for p in shards]
     ds = ConcatDataset(parts)
     ds.name = f"corpus:{path}"
-    ds.meta = json.loads(meta_path.read_text())
+    ds.meta = meta
     ds.synthetic = True  # the trainer adds no augmentation for real photos to it
     ds.report = FilterReport()
     for p in parts:

@@ -31,6 +31,9 @@ def main(argv=None) -> int:
     p.add_argument("--engine", choices=ENGINES, default="v2", help="word engine version (default v2)")
     p.add_argument("--shard-size", type=int, default=50_000)
     p.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
+    p.add_argument("--img-w", type=int, default=None,
+                   help="words: store images this wide (default: the preset's 128), for a model made with "
+                        "scripts/widen.py --img-w")
     add_font_options(p)
     args = p.parse_args(argv)
     if args.images <= 0 or args.shard_size <= 0 or args.workers <= 0:
@@ -40,7 +43,7 @@ def main(argv=None) -> int:
     try:
         r = prerender(args.task, args.out, args.images, seed=args.seed, engine=args.engine,
                       shard_size=args.shard_size, workers=args.workers, added_fonts=added,
-                      added_rate=args.add_fonts_rate)
+                      added_rate=args.add_fonts_rate, img_w=args.img_w)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

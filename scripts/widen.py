@@ -4,6 +4,7 @@
     python scripts/widen.py saves/RUN/step0020000-acc0.6553.safetensors wide.safetensors \\
         --widths 32 96 192 256 --convs 1 2 3 2
     python scripts/widen.py saves/RUN/step0020000-acc0.6553.safetensors ctx.safetensors --context 128
+    python scripts/widen.py data/models/words.safetensors w192.safetensors --img-w 192 --min-agree 0
     python scripts/train.py --restore wide.safetensors --data ...      # then train it
 
 Each stage may only grow (widths and convolutions at least the old ones; the last width feeds the
@@ -12,6 +13,10 @@ almost silent and an added context BiLSTM starts with a zero output projection (
 the grown model reads what the old one reads before any training. The script checks this on --check synthetic samples and fails (exit 1, nothing written) below
 --min-agree. The output keeps the old metadata under "widened_from"; it is written atomically and
 an existing file is replaced only with --force.
+
+--img-w W makes a words model read W-pixel-wide inputs (`ocr.widen.reshape_input`: the position
+embedding is resized along the width). That one does change readings: its agreement is printed,
+and --min-agree 0 accepts it; fine-tune it on data of that width (scripts/prerender.py --img-w W).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import torch
 
 from ocr import CheckpointError, TextRecognizer, load_checkpoint
 from ocr.checkpoint import save_checkpoint
-from ocr.widen import widen
+from ocr.widen import reshape_input, widen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export import add_checked_write_options, agrees_enough, refuse_overwrite  # noqa: E402  (checked as an export)
@@ -38,6 +43,7 @@ def main(argv=None) -> int:
     p.add_argument("--context", type=int, default=0, metavar="H",
                    help="add a residual BiLSTM with H units per direction along each feature-map row "
                         "(ocr.model.RowContext; default 0: none)")
+    p.add_argument("--img-w", type=int, default=None, help="words: read inputs this many pixels wide (see above)")
     add_checked_write_options(p, "models")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -45,13 +51,20 @@ def main(argv=None) -> int:
         return 1
     try:
         model, meta = load_checkpoint(args.checkpoint)
-        grown = widen(model, args.widths or model.cfg.widths, args.convs or model.cfg.convs, context=args.context)
+        grown = model
+        if args.widths or args.convs or args.context:
+            grown = widen(model, args.widths or model.cfg.widths, args.convs or model.cfg.convs, context=args.context)
+        if args.img_w:
+            grown = reshape_input(grown, args.img_w)
+        if grown is model:
+            raise ValueError("nothing to change: give --widths, --convs, --context or --img-w")
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     old_n, new_n = (sum(p.numel() for p in m.parameters()) for m in (model, grown))
     print(f"encoder widths {model.cfg.widths} -> {grown.cfg.widths}, convs {model.cfg.convs} -> {grown.cfg.convs}; "
-          f"context {model.cfg.context} -> {grown.cfg.context}; parameters {old_n / 1e6:.2f} M -> {new_n / 1e6:.2f} M")
+          f"context {model.cfg.context} -> {grown.cfg.context}; input width {model.cfg.img_w} -> {grown.cfg.img_w}; "
+          f"parameters {old_n / 1e6:.2f} M -> {new_n / 1e6:.2f} M")
     if args.check and not agrees_enough(args, TextRecognizer(model), TextRecognizer(grown),
                                         "the grown model reads the same text as the old one"):
         return 1

@@ -97,3 +97,21 @@ def test_loss_is_plain_cross_entropy_on_logits():
     ref = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=m.tokenizer.pad)
     assert torch.allclose(m.loss(logits, y), ref)
     assert not torch.allclose(logits.exp().sum(-1), torch.ones(2, 3))
+
+
+def test_decoding_stops_at_the_first_end_token():
+    """Whatever a decoder emits after its first EOS (another EOS, characters, padding) is not read."""
+    import numpy as np
+    from ocr import TextRecognizer
+
+    tok = Tokenizer(preset("digits").charset)
+    c = [tok.charset.index(x) + 1 for x in "4271"]
+    assert tok.decode_ids([c[0], c[1], EOS, c[2], EOS, c[3]]) == "42"
+    rec = TextRecognizer(Recognizer(preset("digits")))
+    fh, fw = rec.cfg.feat_hw
+    probs = torch.tensor([0.9, 0.8, 0.7, 0.1, 0.2, 0.3])
+    p = rec._prediction(torch.tensor([c[0], c[1], EOS, c[2], EOS, c[3]]), probs, torch.rand(6, fh * fw))
+    assert p.text == "42" and p.char_confidences == pytest.approx([0.9, 0.8])
+    assert p.confidence == pytest.approx(0.9 * 0.8 * 0.7)              # EOS included, nothing after it
+    assert p.attention.shape == (3, fh, fw)
+    assert np.isfinite(p.attention).all()

@@ -143,3 +143,32 @@ def test_widen_cli_adds_a_context(tmp_path):
     model, _ = load_checkpoint(dst)
     assert model.cfg.context == 16 and model.cfg.widths == (32, 64, 128, 192)
     assert model.encoder.context.rnn.hidden_size == 16
+
+
+def test_reshape_input_keeps_every_weight_and_resizes_the_position_embedding():
+    from ocr.widen import reshape_input
+
+    torch.manual_seed(0)
+    model = Recognizer(preset("words")).eval()
+    wide = reshape_input(model, 192)
+    assert wide.cfg.img_w == 192 and wide.encoder.pos.shape[-1] == model.encoder.pos.shape[-1] * 3 // 2
+    old, new = model.state_dict(), wide.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old if k != "encoder.pos")
+    pos = wide.encoder.pos.detach()
+    assert torch.allclose(pos.mean(), model.encoder.pos.detach().mean(), atol=1e-3)  # resized, not reset
+    toks, _, _ = wide.greedy(torch.zeros(2, 1, 32, 192))
+    assert toks.shape[0] == 2
+    with pytest.raises(ValueError):
+        reshape_input(Recognizer(preset("digits")), 96)
+
+
+def test_a_corpus_of_another_width_is_refused(tmp_path):
+    import dataclasses
+    import json
+
+    from ocr.corpus import corpus_dataset
+
+    (tmp_path / "shard-00000").mkdir()
+    (tmp_path / "corpus.json").write_text(json.dumps({"task": "words", "image_size": [128, 32]}))
+    with pytest.raises(ValueError, match="holds 128x32 images; this model reads 192x32"):
+        corpus_dataset(tmp_path, dataclasses.replace(preset("words"), img_w=192))
