@@ -23,9 +23,8 @@ import torch
 
 from ocr import CheckpointError, TextRecognizer, load_checkpoint
 from ocr.checkpoint import average_checkpoints, save_checkpoint
+from ocr.cli import add_checked_write_options, agrees_enough, refuse_overwrite
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export import add_checked_write_options, agrees_enough, refuse_overwrite  # noqa: E402  (checked as an export)
 
 
 def main(argv=None) -> int:

@@ -12,6 +12,7 @@ for realistic text lengths.
     python scripts/benchmark.py --models words --baseline tesseract --views 5 \\
         --images folder:../shared/data/real/dev/iiit5k_test      # against Tesseract, with test-time views
     python scripts/benchmark.py --photos 20     # whole 1280x960 photos with 10 words: find and read them all
+    python scripts/benchmark.py --while-training 20   # the page's photo reading, idle and while a training job runs
 """
 from __future__ import annotations
 
@@ -164,6 +165,66 @@ def time_photos(rec, n: int, words: int = 10, size=(1280, 960), threads_list=(1,
     return rows
 
 
+def _scenes(n: int, words: int = 10, size=(1280, 960)):
+    import random
+
+    from ocr.config import preset
+    from ocr.scenes import make_scene
+
+    synth = WordSynth(preset("words").charset, seed=321)
+    rng = random.Random(0)
+    return [make_scene([synth[i * words + j] for j in range(words)], rng, size)[0] for i in range(n)]
+
+
+def time_while_training(n: int, steps: int = 100_000) -> dict:
+    """p50 / p95 ms of n sequential photo readings as the page reads them (webapp.service.DemoService.read_photo:
+    detection, beam 5, 5 views), idle and then while a training job of the loop (feedback.jobs: its own process,
+    one thread, lowest priority) trains on a scratch store."""
+    import tempfile
+    from pathlib import Path
+
+    from feedback import Prediction, accept_pending, add_submission, make_engine, session_factory
+    from feedback.finetune import FinetuneSettings
+    from feedback.jobs import cancel_job, get_job, start_job
+    from webapp.service import DemoService, Models
+
+    tmp = Path(tempfile.mkdtemp(prefix="ocr-bench-"))
+    os.environ["OCR_VERSIONS_DIR"] = str(tmp / "versions")
+    db = f"sqlite:///{tmp / 'store.sqlite'}"
+    Session = session_factory(make_engine(db))
+    synth = WordSynth(load_recognizer("words").cfg.charset, seed=55)
+    for i in range(40):
+        img, text = synth[i]
+        with Session.begin() as s:
+            add_submission(s, img, "words", Prediction("x", 0.5, [0.5]), text, "words", "1", "bench")
+    accept_pending(Session, "words")
+    svc = DemoService(Models(Session=Session), Session)
+    scenes = _scenes(n)
+    svc.read_photo(scenes[0], "words")  # loads the models and the detector
+
+    def run() -> list[float]:
+        out = []
+        for img in scenes:
+            t = time.perf_counter()
+            svc.read_photo(img, "words")
+            out.append((time.perf_counter() - t) * 1000)
+        return out
+
+    def p95(xs):
+        return sorted(xs)[max(0, round(0.95 * len(xs)) - 1)]
+
+    idle = run()
+    job = start_job(Session, db, "words", FinetuneSettings(task="words", steps=steps, max_minutes=30, reference=200))
+    while get_job(Session, job).phase != "training":
+        if get_job(Session, job).state not in ("queued", "running"):
+            raise SystemExit(f"the training job ended early: {get_job(Session, job).message}")
+        time.sleep(1)
+    time.sleep(5)
+    busy = run()
+    cancel_job(Session, job)
+    return {"idle": (statistics.median(idle), p95(idle)), "training": (statistics.median(busy), p95(busy))}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["words", "digits"], help="'words', 'digits' or checkpoint paths")
@@ -182,8 +243,17 @@ def main(argv=None) -> int:
     add_lm_option(p)
     p.add_argument("--photos", type=int, default=0, metavar="N",
                    help="time reading N whole 1280x960 photos of 10 words each (detection and reading) instead")
+    p.add_argument("--while-training", type=int, default=0, metavar="N",
+                   help="time N photo readings as the page reads them, idle and while a training job runs")
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    if args.while_training:
+        r = time_while_training(args.while_training)
+        print(f"{args.while_training} photos of 1280x960 with 10 words, read as the page reads them (beam 5, 5 views)")
+        for k, (p50, p95) in r.items():
+            print(f"{k:9} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
+        print(f"p95 while training / idle: {r['training'][1] / r['idle'][1]:.2f}")
+        return 0
     if args.photos:
         rec = load_recognizer("words", lm_weight=args.lm_weight)
         print(f"{args.photos} photos of 1280x960 with 10 words each (ocr.read_photo)")

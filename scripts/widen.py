@@ -28,10 +28,9 @@ import torch
 
 from ocr import CheckpointError, TextRecognizer, load_checkpoint
 from ocr.checkpoint import save_checkpoint
+from ocr.cli import add_checked_write_options, agrees_enough, refuse_overwrite
 from ocr.widen import reshape_input, widen
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export import add_checked_write_options, agrees_enough, refuse_overwrite  # noqa: E402  (checked as an export)
 
 
 def main(argv=None) -> int:
