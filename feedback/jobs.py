@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -82,6 +83,7 @@ def start_job(Session, db_url: str, task: str, settings: FinetuneSettings, trigg
         proc = subprocess.Popen([python, "-m", "feedback.jobs", str(job_id)], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 start_new_session=True, preexec_fn=_lowest_priority)
+    threading.Thread(target=proc.wait, daemon=True, name=f"job-{job_id}-reaper").start()  # no zombie when it ends
     with Session.begin() as s:
         job = s.get(TrainingJob, job_id)
         if job.pid is None:

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from torchvision.transforms import v2
 
-from .config import ModelConfig
+from .config import AUGMENT_STRENGTHS, ModelConfig
 from .synth import degrade
 
 
@@ -65,6 +65,7 @@ _STRENGTHS = {
                    colour=(0.5, 0.5, 0.15), degrade=0.3),
 }
 AUGMENTS = tuple(_STRENGTHS)
+assert AUGMENTS == AUGMENT_STRENGTHS, "ocr.config.AUGMENT_STRENGTHS names these strengths"
 
 
 def train_augment(cfg: ModelConfig, strength: str = "default") -> v2.Transform:

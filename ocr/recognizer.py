@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import TASKS, preset
+from .config import PRECISIONS, TASKS, preset
 from .hardware import cpu_has_bf16
 from .lm import LMFusion, default_fusion
 from .model import Recognizer
@@ -31,7 +31,6 @@ from .settings import shipped_model
 from .tokenizer import EOS
 from .views import VIEWS_BELOW, check_views, view_of, views as make_views
 
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class UntrainedModelWarning(UserWarning):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .config import lower_if_caseless, svhn_frame
+from .config import WORD_ENGINES, lower_if_caseless, svhn_frame
 from .fonts import find_fonts, font_chars, legibility
 from .settings import data_dir
 from .strokes import draw_strokes
@@ -280,7 +280,7 @@ def _compose(rng: random.Random, masks: Image.Image, min_contrast: float) -> Ima
 # frequencies of English words (FREQUENT_WORDS) instead of a uniform draw from the lexicon; v5: v4 + v3's words
 # bent along a circle (ocr.synth_v2.CIRCULAR_ARC); v6: v5 whose fonts draw a character if it is among the three
 # nearest reference characters (LEGIBLE_TOP, `ocr.fonts.legibility`), not only the nearest.
-ENGINES = ("v1", "v2", "v3", "v4", "v5", "v6")
+ENGINES = WORD_ENGINES
 FREQUENCY_ENGINES = ("v4", "v5", "v6")   # engines whose lexicon words follow FREQUENT_WORDS
 LEGIBLE_TOP = {"v6": 3}   # engine -> the legibility test's `top` (1 for the others)
 

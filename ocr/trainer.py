@@ -30,36 +30,9 @@ from .hardware import cpu_has_bf16
 from .augment import train_augment
 from .data import Prepared, collate
 from .metrics import Scores
+from .options import TrainOptions
 from .model import Recognizer
 from .sampling import MixedBatchSampler
-
-
-@dataclass
-class TrainOptions:
-    steps: int = 100_000
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: int = 500
-    val_every: int = 1000
-    keep_best: int = 3
-    workers: int = 1
-    threads: int = 0               # torch threads per process; 0 = leave torch's default
-    precision: str = "auto"        # auto | fp32 | bf16
-    channels_last: bool = True
-    max_minutes: float = 0.0       # stop cleanly after this wall time (0 = no limit)
-    seed: int = 0
-    out_dir: str = "saves"
-    grad_clip: float = 5.0
-    ema: float = 0.0               # >0: keep an exponential moving average of the weights (e.g. 0.999);
-                                   # validation and saved checkpoints use it, resuming keeps both
-    stop_at: int = 0               # >0: stop cleanly at this step without changing the schedule
-    ctc: float = 0.0               # >0: weight of an auxiliary CTC loss on the encoder (training only);
-                                   # the same value must be given when resuming
-    drop_easy: float = 0.0         # >0: leave this fraction of each batch, the samples with the lowest
-                                   # decoder loss (already read well), out of the decoder's loss
-    augment: str = "default"       # strength of the real-image augmentation (ocr.augment.AUGMENTS)
-    label_smoothing: float = 0.0   # >0: label smoothing of the decoder's cross-entropy (e.g. 0.1)
 
 
 @dataclass

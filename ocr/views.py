@@ -22,8 +22,6 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as F
 
 
 def _border_fill(img: Image.Image) -> list[float]:
@@ -37,6 +35,9 @@ def _border_fill(img: Image.Image) -> list[float]:
 
 def _turn(degrees: float) -> Callable[[Image.Image], Image.Image]:
     def view(img: Image.Image) -> Image.Image:
+        from torchvision.transforms import InterpolationMode  # here: the CLIs' --help stays without torch
+        from torchvision.transforms.v2 import functional as F
+
         return F.rotate(img, degrees, interpolation=InterpolationMode.BILINEAR, fill=_border_fill(img))
     return view
 
@@ -44,6 +45,8 @@ def _turn(degrees: float) -> Callable[[Image.Image], Image.Image]:
 def _margin(img: Image.Image, share: float = 0.15) -> Image.Image:
     w, h = img.size
     px, py = round(w * share), round(h * share)
+    from torchvision.transforms.v2 import functional as F
+
     return F.pad(img, [px, py, px, py], padding_mode="edge")
 
 
@@ -52,6 +55,8 @@ def _trim(img: Image.Image, share: float = 0.05) -> Image.Image:
     px, py = int(w * share), int(h * share)
     if w - 2 * px < 4 or h - 2 * py < 4:
         return img
+    from torchvision.transforms.v2 import functional as F
+
     return F.crop(img, py, px, h - 2 * py, w - 2 * px)
 
 

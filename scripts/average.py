@@ -18,20 +18,27 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import torch
-
-from ocr import CheckpointError, TextRecognizer, load_checkpoint
-from ocr.checkpoint import average_checkpoints, save_checkpoint
 from ocr.cli import add_checked_write_options, agrees_enough, refuse_overwrite
 
 
-
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", type=Path, help="where to write the averaged checkpoint (fp32)")
     p.add_argument("checkpoints", type=Path, nargs="+", help="two or more checkpoints of one config")
     add_checked_write_options(p, "the average and the first input", min_agree=0.9)
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+import torch  # noqa: E402
+from ocr import CheckpointError, TextRecognizer, load_checkpoint  # noqa: E402
+from ocr.checkpoint import average_checkpoints, save_checkpoint  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if refuse_overwrite(args):

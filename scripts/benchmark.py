@@ -25,14 +25,40 @@ import argparse  # noqa: E402
 import statistics
 import sys
 import time
-
-import torch
-
-from ocr import TextRecognizer, load_recognizer
 from ocr.cli import add_lm_option, add_views_option
 from ocr.settings import data_dir
-from ocr.model import Recognizer
-from ocr.synth import DigitSynth, WordSynth
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=["words", "digits"], help="'words', 'digits' or checkpoint paths")
+    p.add_argument("--repeats", type=int, default=30, help="single-image reads per setting (median reported)")
+    p.add_argument("--skip-train", action="store_true", help="skip the training-throughput rows")
+    p.add_argument("--beam-width", type=int, nargs="+", default=[1],
+                   help="decoding widths timed on single images (1 = greedy, the default; e.g. 1 5)")
+    p.add_argument("--baseline", choices=("tesseract",),
+                   help="time single-image reading against Tesseract 5 (tesserocr), interleaved, 1 and 2 threads")
+    p.add_argument("--images", default=None,
+                   help="dataset spec of real word images for --baseline (default: the shipped word examples), "
+                        "e.g. folder:../shared/data/real/dev/iiit5k_test")
+    p.add_argument("--count", type=int, default=300, help="images for --baseline (default 300)")
+    add_views_option(p, help="with --baseline, also time the bf16 reader with N test-time views (ocr.views; "
+                             "default 1: not)")
+    add_lm_option(p)
+    p.add_argument("--photos", type=int, default=0, metavar="N",
+                   help="time reading N whole 1280x960 photos of 10 words each (detection and reading) instead")
+    p.add_argument("--while-training", type=int, default=0, metavar="N",
+                   help="time N photo readings as the page reads them, idle and while a training job runs")
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+import torch  # noqa: E402
+from ocr import TextRecognizer, load_recognizer  # noqa: E402
+from ocr.model import Recognizer  # noqa: E402
+from ocr.synth import DigitSynth, WordSynth  # noqa: E402
 
 
 def samples(rec, n):
@@ -226,25 +252,7 @@ def time_while_training(n: int, steps: int = 100_000) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=["words", "digits"], help="'words', 'digits' or checkpoint paths")
-    p.add_argument("--repeats", type=int, default=30, help="single-image reads per setting (median reported)")
-    p.add_argument("--skip-train", action="store_true", help="skip the training-throughput rows")
-    p.add_argument("--beam-width", type=int, nargs="+", default=[1],
-                   help="decoding widths timed on single images (1 = greedy, the default; e.g. 1 5)")
-    p.add_argument("--baseline", choices=("tesseract",),
-                   help="time single-image reading against Tesseract 5 (tesserocr), interleaved, 1 and 2 threads")
-    p.add_argument("--images", default=None,
-                   help="dataset spec of real word images for --baseline (default: the shipped word examples), "
-                        "e.g. folder:../shared/data/real/dev/iiit5k_test")
-    p.add_argument("--count", type=int, default=300, help="images for --baseline (default 300)")
-    add_views_option(p, help="with --baseline, also time the bf16 reader with N test-time views (ocr.views; "
-                             "default 1: not)")
-    add_lm_option(p)
-    p.add_argument("--photos", type=int, default=0, metavar="N",
-                   help="time reading N whole 1280x960 photos of 10 words each (detection and reading) instead")
-    p.add_argument("--while-training", type=int, default=0, metavar="N",
-                   help="time N photo readings as the page reads them, idle and while a training job runs")
+    p = build_parser()
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     if args.while_training:

@@ -15,11 +15,22 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
 
-from ocr.datasets.labels import folder_dataset
-from ocr.images import InvalidImageError, load_image
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="+", help="folders with labels.tsv (real word crops)")
+    p.add_argument("--out", type=Path, default=Path("data/synth/colours.json"))
+    p.add_argument("-k", type=int, default=48, help="clusters (default 48)")
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+from ocr.datasets.labels import folder_dataset  # noqa: E402
+from ocr.images import InvalidImageError, load_image  # noqa: E402
 
 
 def otsu(grey: np.ndarray) -> float:
@@ -45,10 +56,7 @@ def text_and_background(img) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folders", nargs="+", help="folders with labels.tsv (real word crops)")
-    p.add_argument("--out", type=Path, default=Path("data/synth/colours.json"))
-    p.add_argument("-k", type=int, default=48, help="clusters (default 48)")
+    p = build_parser()
     args = p.parse_args(argv)
     from scipy.cluster.vq import kmeans2
 

@@ -16,10 +16,21 @@ import hashlib
 import sys
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
 
-from ocr import load_recognizer
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="shipped name or checkpoint path")
+    p.add_argument("folders", nargs="+", type=Path, help="folders with labels.tsv")
+    p.add_argument("--out", type=Path, required=True)
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+from ocr import load_recognizer  # noqa: E402
 
 
 def readings(rec, folder: Path):
@@ -47,10 +58,7 @@ def header(name: str, rec) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="shipped name or checkpoint path")
-    p.add_argument("folders", nargs="+", type=Path, help="folders with labels.tsv")
-    p.add_argument("--out", type=Path, required=True)
+    p = build_parser()
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     rec = load_recognizer(args.model)

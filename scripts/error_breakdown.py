@@ -21,16 +21,37 @@ import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
-
-import torch
-from tqdm import tqdm
-
-from ocr import InvalidImageError, load_image
 from ocr.cli import add_lm_option, add_views_option, recognizer_or_exit
-from ocr.datasets.specs import build_dataset, parse_spec
-from ocr.metrics import standard
-from ocr.synth import load_lexicon
-from ocr.viz import contact_sheet
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint")
+    p.add_argument("datasets", nargs="+")
+    p.add_argument("--out", type=Path, default=Path("docs/words_error_breakdown.png"))
+    p.add_argument("--beam-width", type=int, default=1)
+    add_views_option(p)
+    add_lm_option(p)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--misreads", type=Path, metavar="SHEET.png",
+                   help="also draw the misread images (label -> reading) on a contact sheet")
+    p.add_argument("--misreads-bin", default="", metavar="KIND=BIN",
+                   help='only the misreads of one bin, e.g. "crop height (px)=>=64" or "case of the label=MiXed"')
+    p.add_argument("--max-misreads", type=int, default=60, help="at most this many images on the sheet (60)")
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+from ocr import InvalidImageError, load_image  # noqa: E402
+from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
+from ocr.metrics import standard  # noqa: E402
+from ocr.synth import load_lexicon  # noqa: E402
+from ocr.viz import contact_sheet  # noqa: E402
+
 
 HEIGHTS = (0, 16, 24, 32, 48, 64, 10 ** 9)
 KINDS = ("crop height (px)", "word length", "case of the label", "lexicon")
@@ -69,19 +90,7 @@ def in_bin(bins: dict, selector: str) -> bool:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint")
-    p.add_argument("datasets", nargs="+")
-    p.add_argument("--out", type=Path, default=Path("docs/words_error_breakdown.png"))
-    p.add_argument("--beam-width", type=int, default=1)
-    add_views_option(p)
-    add_lm_option(p)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--misreads", type=Path, metavar="SHEET.png",
-                   help="also draw the misread images (label -> reading) on a contact sheet")
-    p.add_argument("--misreads-bin", default="", metavar="KIND=BIN",
-                   help='only the misreads of one bin, e.g. "crop height (px)=>=64" or "case of the label=MiXed"')
-    p.add_argument("--max-misreads", type=int, default=60, help="at most this many images on the sheet (60)")
+    p = build_parser()
     args = p.parse_args(argv)
     if args.misreads_bin and args.misreads_bin.split("=", 1)[0] not in KINDS:
         p.error(f"--misreads-bin must be KIND=BIN with KIND one of: {', '.join(KINDS)}")

@@ -30,17 +30,43 @@ import statistics
 import sys
 import time
 from pathlib import Path
-
-import torch
-from tqdm import tqdm
-
-from ocr import InvalidImageError, load_image
-from ocr.baselines import Tesseract
 from ocr.cli import add_lm_option, add_views_option, recognizer_or_exit
-from ocr.datasets.specs import build_dataset, parse_spec
-from ocr.metrics import Scores
-from ocr.recognizer import PRECISIONS
-from ocr.views import view_of
+from ocr.config import PRECISIONS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="checkpoint path or shipped name (words, digits)")
+    p.add_argument("datasets", nargs="+", help="dataset specs (a bare path means folder:PATH)")
+    p.add_argument("--limit", type=int, default=None, help="at most N samples per dataset (default all; synth: 1000)")
+    p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
+    add_views_option(p)
+    add_lm_option(p)
+    p.add_argument("--baseline", choices=("tesseract",), help="also read with this engine and compare")
+    p.add_argument("--plot", type=int, default=0, metavar="N", help="attention GIFs + grid for N samples per dataset")
+    p.add_argument("--errors", type=int, default=0, metavar="N",
+                   help="list the first N misreads per dataset and draw them with their attention (PLOT_DIR)")
+    p.add_argument("--plot-dir", type=Path, default=Path("plots"))
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="the serving encoder's precision: fp32 (default), bf16, or auto (bf16 where the CPU "
+                        "has AMX / AVX512-BF16, as the demo reads)")
+    p.add_argument("--json", type=Path, help="also write the results as JSON")
+    p.add_argument("--seed", type=int, default=20_000, help="seed of synthetic evaluation sets (never a training seed)")
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+from ocr import InvalidImageError, load_image  # noqa: E402
+from ocr.baselines import Tesseract  # noqa: E402
+from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
+from ocr.metrics import Scores  # noqa: E402
+
+from ocr.views import view_of  # noqa: E402
 
 
 def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot_dir=None, name="data",
@@ -89,24 +115,7 @@ def draw(cfg, plotted, wrong, plot_dir: Path, safe: str) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="checkpoint path or shipped name (words, digits)")
-    p.add_argument("datasets", nargs="+", help="dataset specs (a bare path means folder:PATH)")
-    p.add_argument("--limit", type=int, default=None, help="at most N samples per dataset (default all; synth: 1000)")
-    p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
-    add_views_option(p)
-    add_lm_option(p)
-    p.add_argument("--baseline", choices=("tesseract",), help="also read with this engine and compare")
-    p.add_argument("--plot", type=int, default=0, metavar="N", help="attention GIFs + grid for N samples per dataset")
-    p.add_argument("--errors", type=int, default=0, metavar="N",
-                   help="list the first N misreads per dataset and draw them with their attention (PLOT_DIR)")
-    p.add_argument("--plot-dir", type=Path, default=Path("plots"))
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="the serving encoder's precision: fp32 (default), bf16, or auto (bf16 where the CPU "
-                        "has AMX / AVX512-BF16, as the demo reads)")
-    p.add_argument("--json", type=Path, help="also write the results as JSON")
-    p.add_argument("--seed", type=int, default=20_000, help="seed of synthetic evaluation sets (never a training seed)")
+    p = build_parser()
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     rec = recognizer_or_exit(args.checkpoint, args.precision, args.lm_weight)

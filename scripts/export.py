@@ -16,22 +16,31 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import torch
-
-from ocr import CheckpointError, TextRecognizer, load_checkpoint, load_recognizer
-from ocr.checkpoint import save_checkpoint
 from ocr.cli import add_checked_write_options, agrees_enough, refuse_overwrite
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", type=Path, help="training checkpoint (.safetensors)")
+    p.add_argument("out", type=Path, help="where to write the exported checkpoint")
+    p.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="fp16", help="weight precision (default fp16)")
+    add_checked_write_options(p, "files")
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+import torch  # noqa: E402
+from ocr import CheckpointError, TextRecognizer, load_checkpoint, load_recognizer  # noqa: E402
+from ocr.checkpoint import save_checkpoint  # noqa: E402
+
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", type=Path, help="training checkpoint (.safetensors)")
-    p.add_argument("out", type=Path, help="where to write the exported checkpoint")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="fp16", help="weight precision (default fp16)")
-    add_checked_write_options(p, "files")
+    p = build_parser()
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if refuse_overwrite(args):

@@ -18,23 +18,17 @@ import string
 import sys
 import time
 from pathlib import Path
-
-from tqdm import tqdm
-
 from ocr.cli import add_font_options, added_fonts
-from ocr.config import TASKS, preset
-from ocr.fonts import find_fonts
-from ocr.synth import ENGINES, DigitSynth, WordSynth
-from ocr.viz import contact_sheet
+from ocr.config import TASKS, WORD_ENGINES, preset
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", choices=TASKS)
     p.add_argument("out", type=Path)
     p.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--engine", choices=ENGINES, default="v2",
+    p.add_argument("--engine", choices=WORD_ENGINES, default="v2",
                    help="word engine version (default v2; v1: the first engine; "
                         "v3: v2 + words bent along a circle; v4: v2 with words drawn by their frequency in "
                         "English; v5: v4 + v3's circles; v6: v5 with more fonts per character, the legibility "
@@ -47,6 +41,20 @@ def main(argv=None) -> int:
     p.add_argument("--no-system-fonts", action="store_true", help="use only --fonts folders")
     p.add_argument("--speed", action="store_true", help="print the rendering speed")
     add_font_options(p)
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+from tqdm import tqdm  # noqa: E402
+from ocr.fonts import find_fonts  # noqa: E402
+from ocr.synth import DigitSynth, WordSynth  # noqa: E402
+from ocr.viz import contact_sheet  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.circles is not None and args.task != "words":
         p.error("--circles is for words (digits are never bent along a circle)")

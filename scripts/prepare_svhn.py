@@ -16,14 +16,23 @@ import json
 import sys
 from pathlib import Path
 
-from ocr.datasets.svhn import read_digit_struct
 
-
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("root", type=Path, help="SVHN folder containing train/ test/ extra/")
     p.add_argument("--splits", nargs="+", default=["train", "test", "extra"])
     p.add_argument("--force", action="store_true", help="convert again even if the JSON exists")
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+from ocr.datasets.svhn import read_digit_struct  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     found = 0
     for split in args.splits:

@@ -18,23 +18,33 @@ import time
 from pathlib import Path
 
 from ocr.cli import add_font_options, added_fonts
-from ocr.corpus import prerender
-from ocr.synth import ENGINES
+from ocr.config import WORD_ENGINES
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", choices=("words", "digits"))
     p.add_argument("out", type=Path, help="corpus folder (created; resumed if it exists)")
     p.add_argument("--images", type=int, required=True, help="samples in the corpus (rounded up to whole shards)")
     p.add_argument("--seed", type=int, default=1, help="engine seed (default 1; validation uses 10000+)")
-    p.add_argument("--engine", choices=ENGINES, default="v2", help="word engine version (default v2)")
+    p.add_argument("--engine", choices=WORD_ENGINES, default="v2", help="word engine version (default v2)")
     p.add_argument("--shard-size", type=int, default=50_000)
     p.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
     p.add_argument("--img-w", type=int, default=None,
                    help="words: store images this wide (default: the preset's 128), for a model made with "
                         "scripts/widen.py --img-w")
     add_font_options(p)
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+from ocr.corpus import prerender  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.images <= 0 or args.shard_size <= 0 or args.workers <= 0:
         p.error("--images, --shard-size and --workers must be positive")

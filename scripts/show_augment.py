@@ -13,17 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-from PIL import Image, ImageDraw
-
-from ocr import load_image
-from ocr.augment import AUGMENTS, train_augment
-from ocr.config import PRESETS, preset
-from ocr.datasets.specs import build_dataset
-from ocr.preprocess import preprocess, to_pil
+from ocr.config import AUGMENT_STRENGTHS, PRESETS, preset
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", help="dataset spec, e.g. folder:PATH or synth-words")
     p.add_argument("out", type=Path, help="PNG to write")
@@ -31,7 +24,22 @@ def main(argv=None) -> int:
     p.add_argument("-n", type=int, default=8, help="rows (samples)")
     p.add_argument("--variants", type=int, default=4, help="augmented copies per sample")
     p.add_argument("--scale", type=int, default=2)
-    p.add_argument("--augment", choices=AUGMENTS, default="default", help="augmentation strength (as train.py's)")
+    p.add_argument("--augment", choices=AUGMENT_STRENGTHS, default="default", help="augmentation strength (as train.py's)")
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+from PIL import Image, ImageDraw  # noqa: E402
+from ocr import load_image  # noqa: E402
+from ocr.augment import train_augment  # noqa: E402
+from ocr.datasets.specs import build_dataset  # noqa: E402
+from ocr.preprocess import preprocess, to_pil  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     cfg = preset(args.preset)
     ds = build_dataset(args.spec, cfg, seed=1)

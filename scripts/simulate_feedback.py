@@ -17,17 +17,10 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-
-import torch
-from tqdm import tqdm
-
-from feedback import FeedbackError, accept_pending, add_submission, make_engine, resolve_url, safe_url, session_factory
-from ocr import InvalidImageError, load_image
 from ocr.cli import recognizer_or_exit
-from ocr.datasets.labels import read_labels_tsv
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+", type=Path, help="folders with labels.tsv")
     p.add_argument("--model", default="words", help="checkpoint or shipped name (default words)")
@@ -36,6 +29,21 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=None, help="at most N images per folder")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+from feedback import FeedbackError, accept_pending, add_submission, make_engine, resolve_url, safe_url, session_factory  # noqa: E402
+from ocr import InvalidImageError, load_image  # noqa: E402
+from ocr.datasets.labels import read_labels_tsv  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     rec = recognizer_or_exit(args.model)

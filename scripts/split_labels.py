@@ -19,7 +19,22 @@ from collections import Counter
 from pathlib import Path
 
 from ocr.config import PRESETS, preset
-from ocr.datasets.labels import normalize_label, read_labels_tsv, stable_fraction
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("root", type=Path, help="a folder with labels.tsv, or a folder of such folders")
+    p.add_argument("--out", type=Path, required=True, help="folder for train.tsv and val.tsv (created)")
+    p.add_argument("--preset", choices=PRESETS, default="words", help="keep only labels this model can read")
+    p.add_argument("--val", type=float, default=0.2, help="fraction for validation (default 0.2)")
+    p.add_argument("--force", action="store_true", help="overwrite existing train.tsv / val.tsv")
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+from ocr.datasets.labels import normalize_label, read_labels_tsv, stable_fraction  # noqa: E402
 
 
 def label_files(root: Path) -> list[Path]:
@@ -51,12 +66,7 @@ def write_tsv(rows, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("root", type=Path, help="a folder with labels.tsv, or a folder of such folders")
-    p.add_argument("--out", type=Path, required=True, help="folder for train.tsv and val.tsv (created)")
-    p.add_argument("--preset", choices=PRESETS, default="words", help="keep only labels this model can read")
-    p.add_argument("--val", type=float, default=0.2, help="fraction for validation (default 0.2)")
-    p.add_argument("--force", action="store_true", help="overwrite existing train.tsv / val.tsv")
+    p = build_parser()
     args = p.parse_args(argv)
     if not 0 < args.val < 1:
         p.error("--val must be between 0 and 1")

@@ -14,17 +14,27 @@ import sys
 from pathlib import Path
 
 from ocr.config import PRESETS, preset
-from ocr.datasets.specs import build_dataset, parse_spec
-from ocr.datasets.lmdb_io import write_lmdb
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", help="dataset kind[:PATH][@SPLIT]")
     p.add_argument("out", type=Path, help="new LMDB folder")
     p.add_argument("--preset", choices=PRESETS, default=None, help="charset to filter labels by (default from spec)")
     p.add_argument("--limit", type=int, default=None, help="write at most N samples (required for synth-*)")
     p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
+from ocr.datasets.lmdb_io import write_lmdb  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     spec = parse_spec(args.spec)
     name = args.preset or ("digits" if spec.kind in ("svhn", "synth-digits") else "words")

@@ -16,14 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ocr.augment import AUGMENTS
-from ocr.checkpoint import read_header
-from ocr.config import CHARSET_ALNUM_LOWER, PRESETS, preset
-from ocr.data import Materialized
-from ocr.datasets.specs import build_dataset, parse_spec
-from ocr.trainer import TrainOptions, dist_info, train
-
-import feedback.dataset  # noqa: F401  (adds the feedback[:DB] dataset kind)
+from ocr.config import AUGMENT_STRENGTHS, CHARSET_ALNUM_LOWER, PRESETS, preset
+from ocr.options import TrainOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
                    help="label smoothing of the attention decoder's loss: the target keeps 1 - E of its probability "
                         "and E is spread over all classes, e.g. 0.1; 0 = off")
-    p.add_argument("--augment", choices=AUGMENTS, default="default",
+    p.add_argument("--augment", choices=AUGMENT_STRENGTHS, default="default",
                    help="strength of the augmentation of real images (synthetic data gets none): default, or "
                         "strong (rotation to 12 degrees, more shear, warping and colour change)")
     p.add_argument("--ema", type=float, default=0.0,
@@ -72,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="saves", help="runs are written to OUT/<date-time>/ (default saves)")
     return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+from ocr.checkpoint import read_header  # noqa: E402
+from ocr.data import Materialized  # noqa: E402
+from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
+from ocr.trainer import dist_info, train  # noqa: E402
+import feedback.dataset  # noqa: F401  (adds the feedback[:DB] dataset kind)
 
 
 def main(argv=None) -> int:

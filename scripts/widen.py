@@ -23,17 +23,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import torch
-
-from ocr import CheckpointError, TextRecognizer, load_checkpoint
-from ocr.checkpoint import save_checkpoint
 from ocr.cli import add_checked_write_options, agrees_enough, refuse_overwrite
-from ocr.widen import reshape_input, widen
 
 
-
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="trained checkpoint (.safetensors)")
     p.add_argument("out", type=Path, help="where to write the grown checkpoint (fp32)")
@@ -44,6 +37,20 @@ def main(argv=None) -> int:
                         "(ocr.model.RowContext; default 0: none)")
     p.add_argument("--img-w", type=int, default=None, help="words: read inputs this many pixels wide (see above)")
     add_checked_write_options(p, "models")
+    return p
+
+
+if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
+    build_parser().parse_known_args()
+
+import torch  # noqa: E402
+from ocr import CheckpointError, TextRecognizer, load_checkpoint  # noqa: E402
+from ocr.checkpoint import save_checkpoint  # noqa: E402
+from ocr.widen import reshape_input, widen  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if refuse_overwrite(args):

@@ -1,5 +1,5 @@
 """The shipped words model reads every dev image exactly as recorded in tests/data/dev_readings_words.tsv
-(greedy and beam 5). Recorded with scripts/dev_readings.py; it pins the whole reading path (image
+(greedy on all of them, beam 5 on every fourth). Recorded with scripts/dev_readings.py; it pins the whole reading path (image
 loading, preprocessing, the serving model, decoding) so a refactoring that changes one output fails."""
 import hashlib
 from pathlib import Path
@@ -25,10 +25,12 @@ def test_dev_readings_are_unchanged(shared):
     lm = rec.lm.describe() if rec.lm else "none"
     assert header.endswith(f" lm {lm}"), f"the default word prior changed (now {lm}): {again}"
     changed = []
-    for line in lines:
+    for k, line in enumerate(lines):
         folder, rel, greedy, beam = line.split("\t")
         path = shared / "dev" / folder / rel
-        now = (rec.read(path)[0].text, rec.read(path, beam_width=5)[0].text)
+        if k % 4:  # greedy on every image; beam search, 1.5 times slower, on every fourth
+            beam = None
+        now = (rec.read(path)[0].text, None if beam is None else rec.read(path, beam_width=5)[0].text)
         if now != (greedy, beam):
             changed.append(f"{folder}/{rel}: {greedy!r}/{beam!r} -> {now[0]!r}/{now[1]!r}")
     assert len(lines) == 3647 and not changed, f"{len(changed)} readings changed: " + "; ".join(changed[:10])

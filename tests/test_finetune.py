@@ -14,7 +14,6 @@ from feedback import Prediction, add_submission, make_engine, session_factory
 from ocr import load_checkpoint, save_checkpoint
 from ocr.config import preset
 from ocr.model import Recognizer
-from ocr.settings import shipped_model
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
@@ -47,37 +46,6 @@ def test_finetune_refuses_an_empty_store_and_unreviewed_corrections(tmp_path):
     _store(db, 4, lambda i: str(100 + i))
     r = _run(args)
     assert r.returncode == 1 and "add --include-pending" in r.stderr
-
-
-@pytest.mark.slow
-def test_poisoned_corrections_are_not_promoted_and_honest_ones_are(tmp_path):
-    """48 corrections that all say '7777' (the attack of issue 15): the held-out corrections agree with
-    them, so only the reference set can tell; the gate must refuse. A harmless fine-tune is promoted,
-    the replaced file is kept in history/, the lineage names the parent and the store."""
-    db = str(tmp_path / "fb.sqlite")
-    _store(db, 48, lambda i: "7777")
-    target = tmp_path / "models" / "digits.safetensors"
-    target.parent.mkdir()
-    target.write_bytes(shipped_model("digits").read_bytes())
-    before_bytes = target.read_bytes()
-    r = _run(_common(target, db, tmp_path / "poison", "--include-pending", "--mix", "feedback:1", "--steps", "60",
-                     "--lr", "3e-3", "--val-every", "20", "--promote", "--promote-to", str(target)))
-    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "not promoted: reference synth-digits fell" in r.stdout
-    assert target.read_bytes() == before_bytes and not (target.parent / "history").exists()
-
-    r = _run(_common(target, db, tmp_path / "honest", "--include-pending", "--mix", "synth-digits:0.9", "feedback:0.1",
-                     "--steps", "2", "--lr", "1e-9", "--val-every", "2", "--tolerance", "0.05", "--promote",
-                     "--promote-to", str(target)))
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "promoted to" in r.stdout
-    kept = list((target.parent / "history").iterdir())
-    assert len(kept) == 1 and kept[0].read_bytes() == before_bytes
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    _, meta = load_checkpoint(target)
-    assert meta["parent_sha256"] == hashlib.sha256(before_bytes).hexdigest()
-    assert meta["store"]["url"].endswith("fb.sqlite") and meta["store"]["labels"] == 48
-    assert set(meta["gate_after"]) == {"feedback-holdout", "reference synth-digits"}
 
 
 def test_simulate_feedback(tmp_path):
@@ -153,6 +121,7 @@ def test_words_finetune_runs_on_the_runtime_requirements_and_its_best_step_is_it
             add_submission(s, Image.fromarray(a), "words", Prediction("x", 0.3, [0.3]), f"word{i}", "m", "1", "t")
     base = save_checkpoint(Recognizer(preset("words")), tmp_path / "base.safetensors", {"data": ["synth-words:1"]})
     target = tmp_path / "words.safetensors"
+    target.write_bytes(base.read_bytes())  # the default about to be replaced
     args = ["scripts/finetune.py", "--from-feedback", "--task", "words", "--base", str(base), "--db", db,
             "--include-pending", "--mix", "synth-words:0.5", "feedback:0.5", "--batch-size", "4", "--workers", "0",
             "--threads", "1", "--holdout", "0.3", "--reference", "8", "--steps", "3", "--val-every", "2",
@@ -164,7 +133,12 @@ def test_words_finetune_runs_on_the_runtime_requirements_and_its_best_step_is_it
     run = next((tmp_path / "runs").iterdir())
     kept = sorted(p.name for p in run.glob("step*.safetensors"))
     assert len(kept) == 1 and kept[0].startswith("step0000003-"), kept
-    assert load_checkpoint(target)[1]["steps"] == 3
+    _, meta = load_checkpoint(target)
+    assert meta["steps"] == 3 and meta["parent_sha256"] == hashlib.sha256(base.read_bytes()).hexdigest()
+    assert meta["store"]["url"].endswith("fb.sqlite") and meta["store"]["labels"] == 12
+    history = list((tmp_path / "history").iterdir())  # the replaced default is kept
+    assert len(history) == 1 and history[0].read_bytes() == base.read_bytes()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
 
 
 def _finetune_main():

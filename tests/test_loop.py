@@ -82,9 +82,9 @@ def _settings(**kw):
 @pytest.mark.parametrize("loop_env", ["sqlite"], indirect=True)  # the job's process on PostgreSQL: the next test
 def test_a_job_promotes_a_harmless_model_and_refuses_a_poisoned_one_then_rolls_back(loop_env):
     Session, db, base = loop_env
-    # honest: a real fine-tune (30 steps at 3e-4, half synthetic numbers) of the shipped model: promoted
+    # honest: a real fine-tune (20 steps at 3e-4, half synthetic numbers) of the shipped model: promoted
     job = _wait(Session, start_job(Session, db, "digits", _settings(
-        mix=["synth-digits:0.5", "feedback:0.5"], steps=30, val_every=10, lr=3e-4, reference=200)))
+        mix=["synth-digits:0.5", "feedback:0.5"], steps=20, val_every=10, lr=3e-4, reference=200)))
     assert job.state == "finished" and "promoted" in job.message, job.message
     with Session.begin() as s:
         v = current(s, "digits")
@@ -104,7 +104,7 @@ def test_a_job_promotes_a_harmless_model_and_refuses_a_poisoned_one_then_rolls_b
     with Session.begin() as s:
         rollback(s, "digits", ensure_base(s, "digits", base).id)  # the same start as the honest job
     job = _wait(Session, start_job(Session, db, "digits", FinetuneSettings(
-        task="digits", mix=["feedback:1"], steps=60, val_every=20, lr=3e-3, batch_size=8, reference=200, holdout=0.3)))
+        task="digits", mix=["feedback:1"], steps=40, val_every=20, lr=5e-3, batch_size=8, reference=200, holdout=0.3)))
     assert job.state == "finished" and "refused" in job.message and "reference synth-digits fell" in job.message
     with Session.begin() as s:
         base_id = ensure_base(s, "digits", base).id

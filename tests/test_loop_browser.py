@@ -56,13 +56,15 @@ def _accepted(svc) -> int:
         return s.scalar(select(func.count(Label.id)).where(Label.state == "accepted"))
 
 
-def _train(page, steps, timeout=600):
+def _train(page, steps, job, timeout=600):
+    """Start job number `job` from the page and wait until that job has ended -> its status line."""
     page.get_by_role("tab", name="Models").click()
     page.locator("#train_task input").first.fill("digits")
     page.keyboard.press("Enter")
     page.locator("#train_steps input").first.fill(str(steps))
     page.locator("#train_start").click()
-    _wait_value(page, "train_status", "v.includes('finished') || v.includes('failed')", timeout=timeout * 1000)
+    _wait_value(page, "train_status", f"v.startsWith('Job #{job} ') && (v.includes('finished') || v.includes('failed'))",
+                timeout=timeout * 1000)
     return _value(page, "train_status")
 
 
@@ -94,7 +96,7 @@ def test_browser_the_loop_promotes_swaps_in_without_a_restart_and_refuses_poison
         page.wait_for_function(f"() => !document.querySelector('#review_info').innerText.includes('Label #{shown} ')",
                                timeout=30_000)  # the next one is shown
 
-    status = _train(page, 2)
+    status = _train(page, 2, job=1)
     assert "promoted" in status, status
     with svc.Session.begin() as s:
         promoted = current(s, "digits").id
@@ -107,8 +109,8 @@ def test_browser_the_loop_promotes_swaps_in_without_a_restart_and_refuses_poison
     for i in range(30):
         client.predict(handle_file(_noise(tmp, f"p{i}.png", 100 + i)), "digits", "7777", api_name="/save_correction")
     accept_pending(svc.Session, "digits")
-    loop.settings.mix, loop.settings.lr = {"digits": ["feedback:1"]}, 3e-3
-    status = _train(page, 60)
+    loop.settings.mix, loop.settings.lr = {"digits": ["feedback:1"]}, 5e-3
+    status = _train(page, 40, job=2)
     assert "refused" in status and "reference synth-digits fell" in status, status
     client.predict(handle_file(images[0]), "digits", api_name="/recognize")
     assert svc.models.loaded_version("digits") == promoted  # the app keeps the model it had
