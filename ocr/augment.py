@@ -1,7 +1,6 @@
 """Training augmentation of real images (torchvision v2 on PIL images).
 
     train_augment(cfg)            -> transform: PIL image -> PIL image
-    train_augment(cfg, "strong")  -> the same kinds of change, more often and further (AUGMENTS)
 
 Synthetic data brings its own distortions and does not get these.
 """
@@ -13,7 +12,7 @@ import numpy as np
 from PIL import Image
 from torchvision.transforms import v2
 
-from .config import AUGMENT_STRENGTHS, ModelConfig
+from .config import ModelConfig
 from .synth import degrade
 
 
@@ -56,39 +55,24 @@ class Degrade:
         return degrade(img, random.Random(random.getrandbits(32)))
 
 
-# Per strength: border jitter, affine (probability, degrees, shear, scale), perspective (probability,
-# distortion), colour jitter (probability, brightness = contrast = saturation, hue), degradation probability.
-_STRENGTHS = {
-    "default": dict(borders=0.12, affine=(0.3, 4, (-10, 10, -3, 3), (0.9, 1.05)), perspective=(0.15, 0.2),
-                    colour=(0.4, 0.4, 0.1), degrade=0.3),
-    "strong": dict(borders=0.15, affine=(0.5, 12, (-15, 15, -5, 5), (0.85, 1.05)), perspective=(0.3, 0.3),
-                   colour=(0.5, 0.5, 0.15), degrade=0.3),
-}
-AUGMENTS = tuple(_STRENGTHS)
-assert AUGMENTS == AUGMENT_STRENGTHS, "ocr.config.AUGMENT_STRENGTHS names these strengths"
+# Border jitter, affine (probability, degrees, shear, scale), perspective (probability, distortion), colour jitter
+# (probability, brightness = contrast = saturation, hue), degradation probability.
+BORDERS, AFFINE, PERSPECTIVE, COLOUR, DEGRADE = 0.12, (0.3, 4, (-10, 10, -3, 3), (0.9, 1.05)), (0.15, 0.2), \
+    (0.4, 0.4, 0.1), 0.3
 
 
-def train_augment(cfg: ModelConfig, strength: str = "default") -> v2.Transform:
+def train_augment(cfg: ModelConfig) -> v2.Transform:
     """Photometric and geometric changes for real training images (torchvision v2, on PIL images).
-
-    "strong" turns the crops further (to 12 degrees, as incidental scene text such as IC15's often is,
-    with bilinear resampling), shears and warps them more often and jitters colours more; the camera
-    degradation stays as it is (at its strongest it already leaves some crops barely legible).
-    Synthetic data brings its own distortions and does not get these.
-    """
-    if strength not in _STRENGTHS:
-        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTS)}, got {strength!r}")
-    k = _STRENGTHS[strength]
-    p_aff, degrees, shear, scale = k["affine"]
-    p_persp, distortion = k["perspective"]
-    p_col, bcs, hue = k["colour"]
-    resample = v2.InterpolationMode.BILINEAR if strength == "strong" else v2.InterpolationMode.NEAREST
+    Synthetic data brings its own distortions and does not get these."""
+    p_aff, degrees, shear, scale = AFFINE
+    p_persp, distortion = PERSPECTIVE
+    p_col, bcs, hue = COLOUR
     return v2.Compose([
-        v2.RandomApply([RandomBorders(k["borders"])], p=0.5),
-        v2.RandomApply([v2.RandomAffine(degrees=degrees, shear=shear, scale=scale, interpolation=resample,
-                                        fill=128)], p=p_aff),
+        v2.RandomApply([RandomBorders(BORDERS)], p=0.5),
+        v2.RandomApply([v2.RandomAffine(degrees=degrees, shear=shear, scale=scale,
+                                        interpolation=v2.InterpolationMode.NEAREST, fill=128)], p=p_aff),
         v2.RandomApply([v2.RandomPerspective(distortion, p=1.0, fill=128)], p=p_persp),
         v2.RandomApply([v2.ColorJitter(bcs, bcs, bcs, hue)], p=p_col),
-        v2.RandomApply([Degrade(cfg.img_h)], p=k["degrade"]),
+        v2.RandomApply([Degrade(cfg.img_h)], p=DEGRADE),
         v2.RandomInvert(p=0.1),
     ])

@@ -164,23 +164,9 @@ class Recognizer(nn.Module):
         logits = torch.stack(out, 1)
         return (logits, feats) if return_feats else logits
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
-        """Mean cross-entropy of teacher-forced logits (N, T+1, classes) against targets (N, T+1).
-
-        smoothing: label smoothing (Szegedy et al. 2016), the share of each target's probability
-        spread evenly over all classes; 0 = plain cross-entropy."""
-        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=self.tokenizer.pad,
-                               label_smoothing=smoothing)
-
-    def sample_losses(self, logits: torch.Tensor, targets: torch.Tensor,
-                      smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample summed cross-entropy (N,) and token counts (N,), padding left out.
-
-        `losses.sum() / counts.sum()` equals `loss(logits, targets, smoothing)`.
-        """
-        ce = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=self.tokenizer.pad, reduction="none",
-                             label_smoothing=smoothing)
-        return ce.sum(1), (targets != self.tokenizer.pad).sum(1)
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of teacher-forced logits (N, T+1, classes) against targets (N, T+1), padding left out."""
+        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=self.tokenizer.pad)
 
     @torch.no_grad()
     def greedy(self, images: torch.Tensor, lm=None):

@@ -26,7 +26,3 @@ class TrainOptions:
     stop_at: int = 0               # >0: stop cleanly at this step without changing the schedule
     ctc: float = 0.0               # >0: weight of an auxiliary CTC loss on the encoder (training only);
                                    # the same value must be given when resuming
-    drop_easy: float = 0.0         # >0: leave this fraction of each batch, the samples with the lowest
-                                   # decoder loss (already read well), out of the decoder's loss
-    augment: str = "default"       # strength of the real-image augmentation (ocr.augment.AUGMENTS)
-    label_smoothing: float = 0.0   # >0: label smoothing of the decoder's cross-entropy (e.g. 0.1)

@@ -202,7 +202,7 @@ def _loader(cfg: ModelConfig, datasets: list, weights: list[float], opt: TrainOp
             rank: int, world: int) -> DataLoader:
     """Batches (images (N, C, H, W), labels, skipped) from step `start` to opt.steps.
     Synthetic data brings its own distortions; the torchvision augmentation is for real images."""
-    aug = train_augment(cfg, opt.augment)
+    aug = train_augment(cfg)
     prepared = ConcatDataset([Prepared(d, cfg, train=True, augment=None if is_synthetic(d) else aug) for d in datasets])
     sampler = MixedBatchSampler([len(d) for d in datasets], weights, opt.batch_size, seed=opt.seed,
                                 batches=max(0, opt.steps - start), rank=rank, world=world, start=start)
@@ -257,18 +257,6 @@ class _Keeper:
                            [(a, self.run / n) for a, n in self.state.best], self.state.step)
 
 
-def _decoder_loss(core: Recognizer, logits: torch.Tensor, targets: torch.Tensor, drop_easy: float,
-                  smoothing: float = 0.0) -> torch.Tensor:
-    """The attention decoder's loss (label-smoothed by `smoothing`): the token mean over the batch, or
-    with drop_easy > 0 over the hardest ceil((1 - drop_easy) * N) samples (highest per-token loss) only."""
-    if drop_easy <= 0:
-        return core.loss(logits, targets, smoothing)
-    losses, counts = core.sample_losses(logits, targets, smoothing)
-    keep = max(1, math.ceil((1 - drop_easy) * len(losses)))
-    hard = torch.topk((losses / counts.clamp(min=1)).detach(), keep).indices
-    return losses[hard].sum() / counts[hard].sum().clamp(min=1)
-
-
 def _step(model, core: Recognizer, head: "CTCHead | None", optimizer, xs, ys, lr: float, device, opt: TrainOptions,
           bf16: bool) -> float:
     """One optimisation step on a batch; -> the loss. head: the auxiliary CTC head when --ctc is on."""
@@ -281,7 +269,7 @@ def _step(model, core: Recognizer, head: "CTCHead | None", optimizer, xs, ys, lr
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(xs, targets)   # model may be a DDP wrapper, of core or of _WithCTC
         logits, ctc_logits = out if head is not None else (out, None)
-        loss = _decoder_loss(core, logits, targets, opt.drop_easy, opt.label_smoothing)
+        loss = core.loss(logits, targets)
         if head is not None:
             loss = loss + opt.ctc * head.loss(ctc_logits, targets, [len(y) for y in ys])
     optimizer.zero_grad(set_to_none=True)
@@ -322,9 +310,6 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
 
     on_step(step, smoothed loss), if given, is called after every step (rank 0); returning True stops the
     run cleanly (single-process runs), as --stop-at does (the step is checkpointed)."""
-    for name in ("drop_easy", "label_smoothing"):
-        if not 0 <= getattr(opt, name) < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {getattr(opt, name)}")
     rank, local_rank, world = dist_info()
     if world > 1 and not distributed.is_initialized():
         distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

@@ -3,17 +3,16 @@
 
     python scripts/show_augment.py folder:../shared/data/real/train/iiit5k_train aug.png
     python scripts/show_augment.py synth-digits aug.png --preset digits -n 12
-    python scripts/show_augment.py folder:../shared/data/real/train/ic15_train aug.png --augment strong
 
 Each row: the original image, then `--variants` draws of the training augmentation (torchvision
-v2, ocr.augment.train_augment at --augment strength), all shown as the network sees them after preprocessing.
+v2, ocr.augment.train_augment), all shown as the network sees them after preprocessing.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from ocr.config import AUGMENT_STRENGTHS, PRESETS, preset
+from ocr.config import PRESETS, preset
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +23,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=8, help="rows (samples)")
     p.add_argument("--variants", type=int, default=4, help="augmented copies per sample")
     p.add_argument("--scale", type=int, default=2)
-    p.add_argument("--augment", choices=AUGMENT_STRENGTHS, default="default", help="augmentation strength (as train.py's)")
     return p
 
 
@@ -43,7 +41,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     cfg = preset(args.preset)
     ds = build_dataset(args.spec, cfg, seed=1)
-    aug = train_augment(cfg, args.augment)
+    aug = train_augment(cfg)
     w, h = cfg.img_w * args.scale, cfg.img_h * args.scale
     sheet = Image.new("RGB", ((args.variants + 1) * (w + 4), args.n * (h + 16)), "white")
     draw = ImageDraw.Draw(sheet)

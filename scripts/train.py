@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ocr.config import AUGMENT_STRENGTHS, CHARSET_ALNUM_LOWER, PRESETS, preset
+from ocr.config import CHARSET_ALNUM_LOWER, PRESETS, preset
 from ocr.options import TrainOptions
 
 
@@ -50,15 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ctc", type=float, default=0.0,
                    help="weight of an auxiliary CTC loss on the encoder during training (e.g. 0.2); 0 = off. "
                         "The attention decoder still reads; give the same value when resuming")
-    p.add_argument("--drop-easy", type=float, default=0.0, metavar="F",
-                   help="leave the fraction F of each batch that the decoder already reads best (lowest loss per "
-                        "token) out of its loss, e.g. 0.3; 0 = off (the CTC loss, if any, still sees every sample)")
-    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
-                   help="label smoothing of the attention decoder's loss: the target keeps 1 - E of its probability "
-                        "and E is spread over all classes, e.g. 0.1; 0 = off")
-    p.add_argument("--augment", choices=AUGMENT_STRENGTHS, default="default",
-                   help="strength of the augmentation of real images (synthetic data gets none): default, or "
-                        "strong (rotation to 12 degrees, more shear, warping and colour change)")
     p.add_argument("--ema", type=float, default=0.0,
                    help="exponential moving average of the weights, e.g. 0.999 (validated and saved); 0 = off")
     p.add_argument("--fonts", action="append", default=[], metavar="DIR",
@@ -81,9 +72,6 @@ import feedback.dataset  # noqa: F401  (adds the feedback[:DB] dataset kind)
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("drop_easy", "label_smoothing"):   # fractions of a batch / of a target's probability
-        if not 0 <= getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 0 and below 1, got {getattr(args, name)}")
     if args.restore:
         if args.context:
             parser.error("--context builds a new model; add a context to a trained one with scripts/widen.py --context")
@@ -114,12 +102,8 @@ def main(argv=None) -> int:
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
                        max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, ema=args.ema, ctc=args.ctc,
-                       stop_at=args.stop_at, drop_easy=args.drop_easy, augment=args.augment,
-                       label_smoothing=args.label_smoothing)
-    meta = {"data": [str(s) for s in specs], "val": list(vals)} | ({"aux_ctc": args.ctc} if args.ctc else {}) \
-        | ({"drop_easy": args.drop_easy} if args.drop_easy else {}) \
-        | ({"label_smoothing": args.label_smoothing} if args.label_smoothing else {}) \
-        | ({"augment": args.augment} if args.augment != "default" else {})
+                       stop_at=args.stop_at)
+    meta = {"data": [str(s) for s in specs], "val": list(vals)} | ({"aux_ctc": args.ctc} if args.ctc else {})
     result = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
     if dist_info()[0] == 0:
         print(f"saved to {result.run} (best: {result.best_path.name})")

@@ -274,40 +274,10 @@ def test_real_image_augmentation_keeps_images_readable():
     small = Image.new("L", (40, 12), 255)
     out = Degrade(32)(small)
     assert out.size == (107, 32)                                 # scaled to the network height first
-    for strength in ("default", "strong"):
-        aug = train_augment(WORDS, strength)
-        ds = Prepared([(Image.new("RGB", (90, 30), (20, 200, 90)), "x")] * 30, WORDS, train=True, augment=aug)
-        for x, _ in ds:
-            assert x.shape == (1, 32, 128) and x.min() >= -1 and x.max() <= 1
-    with pytest.raises(ValueError, match="augmentation must be one of"):
-        train_augment(WORDS, "extreme")
-
-
-def test_strong_augmentation_turns_crops_further():
-    """A horizontal bar's tilt after augmentation: "strong" reaches angles "default" never does (4 degrees)."""
-    import torch
-    from ocr.augment import train_augment
-    bar = np.full((60, 200), 255, np.uint8)
-    bar[28:32, 20:180] = 0
-    img = Image.fromarray(bar)
-
-    def max_tilt(strength):
-        random.seed(3)
-        torch.manual_seed(3)
-        aug, worst = train_augment(WORDS, strength), 0.0
-        for _ in range(150):
-            a = np.asarray(aug(img).convert("L"), dtype=float)
-            if a.shape != (60, 200):
-                continue  # borders moved: the geometry changed size
-            ink = a < 100
-            cols = np.where(ink.any(axis=0))[0]
-            if len(cols) < 100:
-                continue
-            ys = [np.mean(np.where(ink[:, c])[0]) for c in cols]
-            worst = max(worst, abs(np.degrees(np.arctan(np.polyfit(cols, ys, 1)[0]))))
-        return worst
-    tilts = max_tilt("default"), max_tilt("strong")
-    assert tilts[0] < 9 < tilts[1], tilts
+    aug = train_augment(WORDS)
+    ds = Prepared([(Image.new("RGB", (90, 30), (20, 200, 90)), "x")] * 30, WORDS, train=True, augment=aug)
+    for x, _ in ds:
+        assert x.shape == (1, 32, 128) and x.min() >= -1 and x.max() <= 1
 
 
 def test_painted_digits_cover_every_digit_and_stay_in_their_boxes():

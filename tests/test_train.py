@@ -189,32 +189,6 @@ def test_auxiliary_ctc_head_trains_and_is_not_shipped(tmp_path):
     assert "ctc_head" in torch.load(result.run / "last.train.pt", weights_only=True)
 
 
-def test_drop_easy_keeps_only_the_hardest_samples_in_the_decoder_loss():
-    """sample_losses sums to the batch loss; with drop_easy the loss is the token mean over the
-    hardest samples and the dropped ones get no gradient."""
-    from ocr.trainer import _decoder_loss
-    model = Recognizer(preset("digits"))
-    targets = model.tokenizer.encode(["12", "3", "45678", "9"])
-    logits = torch.randn(4, targets.shape[1], len(model.tokenizer), requires_grad=True)
-    losses, counts = model.sample_losses(logits, targets)
-    assert counts.tolist() == [3, 2, 6, 2]                        # characters + EOS, padding left out
-    assert torch.allclose(losses.sum() / counts.sum(), model.loss(logits, targets))
-    assert torch.equal(_decoder_loss(model, logits, targets, 0.0), model.loss(logits, targets))
-    per_token = losses / counts
-    hard = per_token.argsort(descending=True)[:2]
-    loss = _decoder_loss(model, logits, targets, 0.5)
-    assert torch.allclose(loss, losses[hard].sum() / counts[hard].sum())
-    loss.backward()
-    got_grad = logits.grad.abs().flatten(1).sum(1) > 0
-    assert got_grad.tolist() == [i in hard.tolist() for i in range(4)]
-
-
-def test_drop_easy_out_of_range_is_refused():
-    r = subprocess.run([sys.executable, "scripts/train.py", *TINY, "--drop-easy", "1"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "--drop-easy must be at least 0 and below 1, got 1.0" in r.stderr
-
-
 def test_train_context_builds_a_model_with_a_row_bilstm(tmp_path):
     """--context H trains a new model with a RowContext of H units (saved in its config and weights);
     with --restore it is refused (exit 2, pointing to widen.py) instead of being silently ignored."""
@@ -231,30 +205,3 @@ def test_train_context_builds_a_model_with_a_row_bilstm(tmp_path):
         assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_label_smoothing_spreads_the_target_over_all_classes():
-    """With smoothing e, a reading that puts all its probability on the right character still costs
-    e * (K - 1) / K * margin per token (K classes): the model is kept from growing over-confident.
-    The per-sample losses of drop_easy are smoothed the same way."""
-    from ocr.trainer import _decoder_loss
-    model = Recognizer(preset("digits"))
-    targets = model.tokenizer.encode(["12", "3"])
-    k, margin = len(model.tokenizer), 20.0
-    logits = torch.zeros(2, targets.shape[1], k)
-    real = targets.masked_fill(targets == model.tokenizer.pad, 0)     # padding positions: any class, ignored
-    logits.scatter_(2, real.unsqueeze(2), margin)                     # all the mass on the target
-    assert _decoder_loss(model, logits, targets, 0.0, 0.0) < 1e-6
-    smoothed = _decoder_loss(model, logits, targets, 0.0, 0.1)
-    assert smoothed == pytest.approx(0.1 * (k - 1) / k * margin, rel=1e-3)
-    losses, counts = model.sample_losses(logits, targets, 0.1)
-    assert torch.allclose(losses.sum() / counts.sum(), smoothed)
-
-
-def test_label_smoothing_is_recorded_and_out_of_range_is_refused(tmp_path):
-    out = tmp_path / "saves"
-    run(["scripts/train.py", *TINY, "--data", "synth-digits", "--steps", "2", "--val-every", "2",
-         "--label-smoothing", "0.1", "--out", str(out)])
-    _, meta = load_checkpoint(only_run(out) / "last.safetensors")
-    assert meta["label_smoothing"] == 0.1
-    bad = subprocess.run([sys.executable, "scripts/train.py", *TINY, "--label-smoothing", "1"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "--label-smoothing must be at least 0 and below 1, got 1.0" in bad.stderr
