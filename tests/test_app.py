@@ -14,6 +14,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 import app
+from conftest import CHROMIUM  # the page_at fixture lives there too
 from feedback import Label, Submission
 from webapp.hub_sync import export_new_accepted
 from webapp.service import UserError
@@ -438,10 +439,6 @@ def test_twenty_concurrent_clients_lose_nothing(server, tmp_path, svc):
     assert texts == {f"Conc{k}x{j}" for k in range(20) for j in range(3)}
 
 
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                     reason="Debian chromium not installed (apt-get install chromium)")
 
@@ -459,28 +456,6 @@ def review_server(review_svc):
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
-
-
-@pytest.fixture
-def page_at():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
-
-        outside = []
-
-        def open_page(url, viewport=None):
-            page = browser.new_page(viewport=viewport or {"width": 1280, "height": 800})
-            page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
-                    else outside.append(r.url))
-            page.goto(url, wait_until="domcontentloaded", timeout=90_000)
-            page.locator("#read").wait_for(timeout=60_000)
-            page.wait_for_timeout(2000)   # the page connects to the server
-            return page
-
-        yield open_page
-        browser.close()
-        assert outside == [], f"the page fetched from outside this machine: {outside[:5]}"   # stays offline
 
 
 def _value(page, elem):

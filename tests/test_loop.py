@@ -192,3 +192,32 @@ def test_model_versions_survive_a_new_disk_through_the_sync_folder(loop_env, tmp
         assert now.sha256 != sha and now.state == "promoted"  # the base, rolled back to, reads
         assert {x.state for x in versions(s, "digits")} == {"promoted", "rolled back"}
         assert version_path(now).is_file() and str(tmp_path / "new_disk") in str(version_path(now))
+
+
+def test_the_app_reads_on_one_thread_fewer_while_a_job_trains(loop_env):
+    """Two reading threads beside a training job made a photo ~30x slower; one fewer keeps it under 2x."""
+    import os
+
+    import torch
+
+    from webapp.service import Models
+
+    Session, db, base = loop_env
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        models = Models({"digits": str(base)}, Session=Session, check_every=0)
+        models.get("digits")
+        assert torch.get_num_threads() == 2
+        with Session.begin() as s:
+            s.add(TrainingJob(task="digits", state="running", settings={}, step=1, steps=9, phase="training",
+                              message="", pid=os.getpid(), cancel_requested=False, trigger="moderator"))
+        models.get("digits")
+        assert torch.get_num_threads() == 1
+        with Session.begin() as s:
+            for job in s.query(TrainingJob):
+                job.state = "finished"
+        models.get("digits")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

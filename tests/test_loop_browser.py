@@ -14,7 +14,7 @@ from feedback.registry import current
 from ocr.settings import shipped_model
 from webapp.loop import Loop, LoopSettings
 
-from test_app import _free_port, _value, _wait_value, needs_chromium, page_at  # noqa: F401 (page_at: a fixture)
+from test_app import _free_port, _value, _wait_value, needs_chromium
 
 
 @pytest.fixture(scope="module")

@@ -74,6 +74,7 @@ class Models:
         self._loaded: dict = {}    # task -> version id of the loaded model (None: no registry)
         self._checked: dict = {}   # task -> time of the last registry look
         self._lock = threading.Lock()
+        self._threads = None       # torch threads when no training job runs (read at the first look)
 
     def _source_path(self, task: str):
         from ocr.settings import shipped_model
@@ -91,6 +92,7 @@ class Models:
             return None
         try:
             with self.Session.begin() as s:
+                self._share_cores(s)
                 v = current(s, task)
                 if v is None:
                     src = Path(self._source_path(task))
@@ -105,6 +107,21 @@ class Models:
         except (OperationalError, FeedbackError, OSError) as e:
             log.warning("model registry unavailable (%s); keeping the loaded model", str(e).splitlines()[0][:200])
             return None
+
+    def _share_cores(self, session) -> None:
+        """While a training job runs (its own process, one thread at the lowest priority), read on one thread
+        fewer: two reading threads beside it made a photo ~30x slower (OpenMP waits for the thread that shares
+        the job's core), one thread only ~1.5x."""
+        import torch
+
+        from feedback.jobs import active_job
+
+        if self._threads is None:
+            self._threads = torch.get_num_threads()
+        want = max(1, self._threads - 1) if active_job(session) is not None else self._threads
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
+            log.info("reading on %d thread(s)%s", want, " while a training job runs" if want < self._threads else "")
 
     def get(self, task: str):
         if task not in TASKS:
