@@ -134,22 +134,9 @@ def start_hub_sync(Session, every_minutes: float = 10.0, folder: Path = SYNC_DIR
     if not repo or not token:
         log.info("OCR_HUB_DATASET/HF_TOKEN not set: corrections are kept only in the local database")
         return None
-    from huggingface_hub import CommitScheduler
-
     folder.mkdir(parents=True, exist_ok=True)
-    scheduler = CommitScheduler(repo_id=repo, repo_type="dataset", folder_path=folder, every=every_minutes,
-                                token=token, private=True)
-
-    def loop():
-        stop = threading.Event()
-        while not stop.wait(every_minutes * 60 / 2):
-            try:
-                export_new_accepted(Session, folder, scheduler.lock)
-            except Exception:  # keep the demo alive; the next round retries
-                log.exception("exporting corrections for the Hub failed")
-
-    threading.Thread(target=loop, daemon=True, name="hub-sync").start()
-    return scheduler
+    return _push_every(repo, "dataset", folder, token, every_minutes,
+                       lambda lock: export_new_accepted(Session, folder, lock), "corrections")
 
 
 def start_models_sync(Session, every_minutes: float = 10.0, folder: Path = MODELS_SYNC_DIR):
@@ -160,7 +147,7 @@ def start_models_sync(Session, every_minutes: float = 10.0, folder: Path = MODEL
     if not repo or not token:
         log.info("OCR_HUB_MODELS/HF_TOKEN not set: model versions are kept only on this disk")
         return None
-    from huggingface_hub import CommitScheduler, snapshot_download
+    from huggingface_hub import snapshot_download
 
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -168,16 +155,24 @@ def start_models_sync(Session, every_minutes: float = 10.0, folder: Path = MODEL
         log.info("model versions restored from %s: %d", repo, restore_versions(Session, folder))
     except Exception:  # a new repo has nothing yet; the app starts with what it has
         log.warning("could not restore model versions from %s", repo, exc_info=True)
-    scheduler = CommitScheduler(repo_id=repo, repo_type="model", folder_path=folder, every=every_minutes,
+    return _push_every(repo, "model", folder, token, every_minutes,
+                       lambda lock: export_versions(Session, folder, lock), "model versions")
+
+
+def _push_every(repo: str, repo_type: str, folder: Path, token: str, every_minutes: float, export, what: str):
+    """A CommitScheduler on `folder` and a thread that calls export(scheduler.lock) twice per period."""
+    from huggingface_hub import CommitScheduler
+
+    scheduler = CommitScheduler(repo_id=repo, repo_type=repo_type, folder_path=folder, every=every_minutes,
                                 token=token, private=True)
 
     def loop():
         stop = threading.Event()
         while not stop.wait(every_minutes * 60 / 2):
             try:
-                export_versions(Session, folder, scheduler.lock)
+                export(scheduler.lock)
             except Exception:  # keep the demo alive; the next round retries
-                log.exception("exporting model versions for the Hub failed")
+                log.exception("exporting %s for the Hub failed", what)
 
-    threading.Thread(target=loop, daemon=True, name="hub-models-sync").start()
+    threading.Thread(target=loop, daemon=True, name=f"hub-sync-{repo_type}").start()
     return scheduler
