@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from .db import ENV_VAR, resolve_url
-from .finetune import FinetuneSettings, SettingsError
+from .finetune import FinetuneSettings, SettingsError, file_sha256
 from .models import Label, Sample, TrainingJob, utcnow
 from .registry import add_version, current, version_path, versions_dir
 from .store import FeedbackError
@@ -187,8 +187,6 @@ def _write_model(model, meta: dict, task: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{task}-{os.getpid()}-{time.time_ns()}.safetensors.part"
     save_checkpoint(model, tmp, meta, dtype=torch.float16)
-    from .finetune import file_sha256
-
     final = folder / f"{task}-{file_sha256(tmp)[:16]}.safetensors"
     os.replace(tmp, final)
     os.chmod(final, 0o644)

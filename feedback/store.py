@@ -252,7 +252,11 @@ def list_labels(session: Session, task: str | None = None, state: str | None = N
         q = q.where(Sample.task == task)
     if state:
         q = q.where(Label.state == state)
-    bad = set(conflicts(session, task))
+    return _label_rows(session, q, set(conflicts(session, task)))
+
+
+def _label_rows(session: Session, q, bad: set[int]) -> list[dict]:
+    """Rows of a select(Label, Sample.task) as dicts; `bad` holds the sample ids in a conflict."""
     return [{"id": lab.id, "sample_id": lab.sample_id, "task": t, "text": lab.text, "count": lab.count,
              "state": lab.state, "conflict": lab.sample_id in bad, "created_at": lab.created_at}
             for lab, t in session.execute(q)]
@@ -301,7 +305,7 @@ def review_queue(session: Session, task: str | None = None, state: str | None = 
     """The moderator's queue: labels in `state`, conflicts first, then the lowest model confidence, then oldest.
 
     Each row is a `review_rows` row plus "rivals": every other text still in play for the same image, as
-    [(text, count)], and "agree": how many submissions back this text (its count).
+    [(text, count)].
     """
     conf = (select(Submission.label_id, func.min(Submission.confidence).label("conf"))
             .where(Submission.undone_at.is_(None)).group_by(Submission.label_id).subquery())
@@ -316,25 +320,16 @@ def review_queue(session: Session, task: str | None = None, state: str | None = 
     ids = [r.id for r in found[:limit]]
     if not ids:
         return []
-    rows = {r["id"]: r for r in review_rows_of(session, ids)}
+    q = select(Label, Sample.task).join(Sample).where(Label.id.in_(ids))
+    rows = {r["id"]: r for r in _with_images(session, _label_rows(session, q, bad))}
     out = []
     for lid in ids:
         r = rows[lid]
         rivals = session.execute(select(Label.text, Label.count).where(
             Label.sample_id == r["sample_id"], Label.id != lid, Label.state != "rejected")).all()
-        r["rivals"], r["agree"] = [(t, n) for t, n in rivals], r["count"]
+        r["rivals"] = [(t, n) for t, n in rivals]
         out.append(r)
     return out
-
-
-def review_rows_of(session: Session, label_ids: list[int]) -> list[dict]:
-    """`review_rows` for the given label ids (any state), in id order."""
-    bad = set(conflicts(session))
-    q = select(Label, Sample.task).join(Sample).where(Label.id.in_(list(label_ids))).order_by(Label.id)
-    rows = [{"id": lab.id, "sample_id": lab.sample_id, "task": t, "text": lab.text, "count": lab.count,
-             "state": lab.state, "conflict": lab.sample_id in bad, "created_at": lab.created_at}
-            for lab, t in session.execute(q)]
-    return _with_images(session, rows)
 
 
 def bulk_candidates(session: Session, task: str | None = None, others: int = 1,

@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from ocr.cli import add_lm_option, add_views_option
+from ocr.config import preset
 from ocr.settings import data_dir
 
 
@@ -157,18 +158,23 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     return rows
 
 
+def _scenes(n: int, words: int = 10, size=(1280, 960)):
+    import random
+
+    from ocr.scenes import make_scene
+
+    synth = WordSynth(preset("words").charset, seed=321)
+    rng = random.Random(0)
+    return [make_scene([synth[i * words + j] for j in range(words)], rng, size)[0] for i in range(n)]
+
+
 def time_photos(rec, n: int, words: int = 10, size=(1280, 960), threads_list=(1, 2), beams=((1, 1), (5, 5))):
     """Median ms to read a whole photo (`ocr.read_photo`): n scenes of `words` synthetic words pasted on texture
     photos (`ocr.scenes`), found by the text detector and read in one batch. -> rows (threads, decoding,
     total ms, detection ms, words found per photo)."""
-    import random
-
     from ocr import detect, photo
-    from ocr.scenes import make_scene
 
-    synth = WordSynth(rec.cfg.charset, seed=321)
-    rng = random.Random(0)
-    scenes = [make_scene([synth[i * words + j] for j in range(words)], rng, size)[0] for i in range(n)]
+    scenes = _scenes(n, words, size)
     rows = []
     for threads in threads_list:
         torch.set_num_threads(threads)
@@ -191,17 +197,6 @@ def time_photos(rec, n: int, words: int = 10, size=(1280, 960), threads_list=(1,
     return rows
 
 
-def _scenes(n: int, words: int = 10, size=(1280, 960)):
-    import random
-
-    from ocr.config import preset
-    from ocr.scenes import make_scene
-
-    synth = WordSynth(preset("words").charset, seed=321)
-    rng = random.Random(0)
-    return [make_scene([synth[i * words + j] for j in range(words)], rng, size)[0] for i in range(n)]
-
-
 def time_while_training(n: int, steps: int = 100_000) -> dict:
     """p50 / p95 ms of n sequential photo readings as the page reads them (webapp.service.DemoService.read_photo:
     detection, beam 5, 5 views), idle and then while a training job of the loop (feedback.jobs: its own process,
@@ -218,7 +213,7 @@ def time_while_training(n: int, steps: int = 100_000) -> dict:
     os.environ["OCR_VERSIONS_DIR"] = str(tmp / "versions")
     db = f"sqlite:///{tmp / 'store.sqlite'}"
     Session = session_factory(make_engine(db))
-    synth = WordSynth(load_recognizer("words").cfg.charset, seed=55)
+    synth = WordSynth(preset("words").charset, seed=55)
     for i in range(40):
         img, text = synth[i]
         with Session.begin() as s:

@@ -59,9 +59,10 @@ class Loop:
         st = self.settings.finetune_settings(task)
         try:
             if steps is not None:
-                st.steps, st.val_every = _whole(steps, "steps"), max(1, _whole(steps, "steps") // 3)
+                st.steps = whole_number(steps, "the training steps")
+                st.val_every = max(1, st.steps // 3)
             if minutes is not None:
-                st.max_minutes = float(minutes)
+                st.max_minutes = number(minutes, "the time limit in minutes", 0, 10_000)
             job_id = start_job(self.Session, self.db_url, task, st, trigger=trigger)
         except (SettingsError, FeedbackError) as e:
             raise FeedbackError(str(e)) from None
@@ -105,7 +106,7 @@ class Loop:
             return describe(v) if v is not None else "the shipped model (no version registered yet)"
 
     def rollback(self, task: str, version_id) -> str:
-        vid = _whole(version_id, "version")
+        vid = whole_number(version_id, "the version")
         with self.Session.begin() as s:
             v = rollback(s, task, vid)
             text = describe(v)
@@ -127,13 +128,21 @@ class Loop:
         return None
 
 
-def _whole(value, what: str) -> int:
+def number(value, what: str, low: float, high: float) -> float:
+    """A value typed into the page -> a finite float in [low, high], else FeedbackError saying so."""
     try:
         f = float(value)
     except (TypeError, ValueError):
-        raise FeedbackError(f"{what} must be a whole number") from None
-    if not f.is_integer() or f < 1 or f > 1e7:
-        raise FeedbackError(f"{what} must be a whole number of at least 1")
+        f = float("nan")
+    if not low <= f <= high:  # also refuses nan
+        raise FeedbackError(f"{what} must be a number from {low:g} to {high:g}")
+    return f
+
+
+def whole_number(value, what: str, minimum: int = 1, maximum: int = 10_000_000) -> int:
+    f = number(value, what, minimum, maximum)
+    if not f.is_integer():
+        raise FeedbackError(f"{what} must be a whole number")
     return int(f)
 
 

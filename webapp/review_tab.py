@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from feedback import FeedbackError
 from ocr.config import TASKS
 
-from .loop import VERSION_COLUMNS, Loop
+from .loop import VERSION_COLUMNS, Loop, number, whole_number
 from .review import COLUMNS, Review
 
 KEYS_JS = """() => {
@@ -118,11 +118,11 @@ def build_review_tab(review: Review, loop: Loop | None = None) -> None:
         return show(task, state, pick=nxt)
 
     def bulk_preview(task, others, conf):
-        n, msg = review.bulk(None if task == "all" else task, _int(others), _conf(conf))
+        n, msg = review.bulk(None if task == "all" else task, *_bulk_settings(others, conf))
         return msg, gr.Button(value=f"Accept these {n}", interactive=n > 0)
 
     def bulk_apply(task, state, others, conf):
-        _, msg = review.bulk(None if task == "all" else task, _int(others), _conf(conf), apply=True)
+        _, msg = review.bulk(None if task == "all" else task, *_bulk_settings(others, conf), apply=True)
         return show(task, state, msg=msg) + (gr.Button(value="Accept them", interactive=False),)
 
     with gr.Tab("Review"):
@@ -226,9 +226,8 @@ def build_models_tab(loop: Loop, guarded) -> dict:
         return view(loop.rollback(task, vid))
 
     def save_auto(after, hours):
-        a, h = _int(after, 0), float(hours or 0)
-        if h < 0 or h != h:
-            raise FeedbackError("the hours between automatic jobs cannot be negative")
+        a = whole_number(after, "the number of new corrections", minimum=0)
+        h = number(hours, "the hours between automatic jobs", 0, 24 * 365)
         loop.settings.auto_after, loop.settings.auto_hours = a, h
         return view("Automatic training " + (f"on: at least {a} newly accepted corrections, at most one job every "
                                              f"{h:g} h." if a else "off."))
@@ -274,21 +273,5 @@ def build_models_tab(loop: Loop, guarded) -> dict:
     return {"timer": timer, "wire": wire}
 
 
-def _int(value, minimum: int = 1) -> int:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise FeedbackError("give a whole number") from None
-    if not f.is_integer() or f < minimum or f > 1e9:
-        raise FeedbackError(f"give a whole number of at least {minimum}")
-    return int(f)
-
-
-def _conf(value) -> float:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise FeedbackError("the confidence must be a number from 0 to 1") from None
-    if not 0 <= f <= 1:
-        raise FeedbackError("the confidence must be a number from 0 to 1")
-    return f
+def _bulk_settings(others, conf) -> tuple[int, float]:
+    return whole_number(others, "the number of other submissions"), number(conf, "the confidence", 0, 1)
