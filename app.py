@@ -38,6 +38,10 @@ from webapp.service import (TASK_LABELS, DemoService, Refused, UserError, all_te
 EXAMPLES = data_dir() / "examples"
 COLORS = {"high": "#b7eb8f", "medium": "#ffd666", "low": "#ff7875"}
 NOT_AN_IMAGE = "This file cannot be read as an image."
+# Gradio keeps a copy of the page's settings for every tab that ran an event (~0.3 MB with this page, measured with
+# tests/test_abuse.py's load): at most MAX_TABS tabs are kept, the least recently active goes first (its page then
+# asks to read the photo again); each tab's own state is a few numbers per region, never an image.
+MAX_TABS = 500
 log = logging.getLogger("ocr.app")
 
 
@@ -530,13 +534,19 @@ def main(argv=None) -> None:
                 LoopSettings(steps=args.train_steps, minutes=args.train_minutes, mix=mix, val=args.train_val,
                              auto_after=args.auto_train_after, auto_hours=args.auto_train_hours))
     demo = build_demo(svc, review, loop)
-    from webapp.uploads import MAX_UPLOAD, start_janitor, upload_limit
+    from webapp.uploads import start_janitor, upload_limit
     uploads = Path(get_upload_folder())
     uploads.mkdir(parents=True, exist_ok=True)
     start_janitor(uploads)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
-                max_file_size=MAX_UPLOAD, footer_links=["api"], css=CSS,
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_settings(),
                 app_kwargs={"middleware": [upload_limit(uploads)]})
+
+
+def launch_settings() -> dict:
+    """demo.launch keywords of the served demo: the limits of the security model (README) and the page's CSS."""
+    from webapp.uploads import MAX_UPLOAD
+    return dict(show_error=False, max_file_size=MAX_UPLOAD, footer_links=["api"], css=CSS,
+                state_session_capacity=MAX_TABS)
 
 
 if __name__ == "__main__":
