@@ -12,6 +12,7 @@ in main() (importing app.py starts nothing). API endpoints for gradio_client:
 from __future__ import annotations
 
 import argparse
+import functools
 import html
 import json
 import logging
@@ -104,27 +105,36 @@ def _task(value: str) -> str:
     raise refuse("Unknown task: use 'words' or 'digits'.")
 
 
-# Measured with scripts/evaluate.py on the dev sets (data/models/words.md has the commands); standard protocol.
-# Ours as this page reads: the words model with its word prior (ocr.lm), bf16 encoder on AMX CPUs, beam 5 and 5 test-time
-# views kept by log-confidence + prior score (greedy, one view: 85.7 / 80.8; data/models/words.md).
-ACCURACY = {"IIIT5K": {"ours (beam 5, 5 views)": 88.9, "Tesseract 5": 70.0},
-            "SVT": {"ours (beam 5, 5 views)": 86.2, "Tesseract 5": 62.8}}
+READERS = ("as the demo reads", "greedy", "Tesseract 5")  # the order of the About chart's bars
 
 
-def accuracy_chart() -> Image.Image:
-    """A small bar chart of ACCURACY (ours beside Tesseract) for the About tab."""
+def measured(meta: dict) -> tuple[dict, str]:
+    """(figures, whose): what was measured for a model (its checkpoint's "figures": set -> reader -> %, written by
+    scripts/evaluate.py --record), else for the nearest measured model it was fine-tuned from."""
+    if meta.get("figures"):
+        return meta["figures"], "this model"
+    inherited = (meta.get("parent_meta") or {}).get("figures")
+    return (inherited, "the model it was fine-tuned from") if inherited else ({}, "")
+
+
+def accuracy_chart(figures: dict) -> Image.Image | None:
+    """A small bar chart of the sets measured against Tesseract (ours beside it) for the About tab; None if none."""
     import io as _io
 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4.2, 2.2))
-    sets, readers = list(ACCURACY), list(next(iter(ACCURACY.values())))
+    sets = [k for k, v in figures.items() if "Tesseract 5" in v]
+    readers = [r for r in READERS if any(r in figures[k] for k in sets)]
+    if not sets or len(readers) < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(4.2, 2.4))
+    width = 0.8 / len(readers)
     for k, reader in enumerate(readers):
-        xs = [i + 0.38 * k for i in range(len(sets))]
-        bars = ax.bar(xs, [ACCURACY[s][reader] for s in sets], 0.36, label=reader)
+        xs = [i + width * k for i in range(len(sets))]
+        bars = ax.bar(xs, [figures[s].get(reader, 0) for s in sets], width * 0.95, label=reader)
         ax.bar_label(bars, fmt="%.0f%%", fontsize=7)
-    ax.set_xticks([i + 0.19 for i in range(len(sets))], sets)
+    ax.set_xticks([i + width * (len(readers) - 1) / 2 for i in range(len(sets))], sets)
     ax.set_ylim(0, 112)  # room above 100 for the bars' labels
     ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("words read right (%)", fontsize=8)
@@ -132,6 +142,24 @@ def accuracy_chart() -> Image.Image:
     fig.tight_layout()
     buf = _io.BytesIO(); fig.savefig(buf, format="png", dpi=110); plt.close(fig)
     return Image.open(buf)
+
+
+def how_well(metas: dict[str, dict]) -> str:
+    """About's "How well": every figure recorded for the models read with now (task -> checkpoint meta)."""
+    lines = []
+    for task, meta in metas.items():
+        figures, whose = measured(meta)
+        if not figures:
+            lines.append(f"- {TASK_LABELS[task]}: nothing measured for this model yet.")
+            continue
+        note = "" if whose == "this model" else f" (measured for {whose})"
+        for name, values in figures.items():
+            shown = "; ".join(f"{v:.1f} % {r}" if r != "Tesseract 5" else f"Tesseract 5: {v:.1f} %"
+                              for r, v in sorted(values.items(), key=lambda rv: READERS.index(rv[0])
+                                                 if rv[0] in READERS else len(READERS)))
+            lines.append(f"- {TASK_LABELS[task]}, {name}{note}: {shown}")
+    return ("## How well\nWords read right (standard protocol: lower case, letters and digits), as recorded in "
+            "each model's file by `scripts/evaluate.py --record`:\n" + "\n".join(lines))
 
 
 ABOUT = """## What it reads
@@ -145,11 +173,6 @@ Each region is read one character at a time; click it to see where the model loo
 The words model also weighs each next letter by how often English words continue that way (a letter model of
 48,000 common words): it mends a blurred letter in a common word and can pull a rare name towards a common spelling.
 The confidence shown is the reader's own: the model and that letter model together.
-
-## How well
-The words model reads 85-89 % of the words of two public benchmarks of real photos (chart), 19-22 points
-more than Tesseract 5; pasted into photos and found first, 97 % as many as when given the crops. The house-number
-model reads 9 of 10 real SVHN photos of our sample when they are cropped, 7 of 10 when it has to find the number.
 
 ## Known limits
 - Words are found on lines and cut at spaces; a word the detector misses can be added with two clicks.
@@ -203,6 +226,21 @@ CSS = """
 #transcript span { font-size: 2rem !important; line-height: 1.3; }        /* the reading: the largest text */
 #legend p { font-size: 0.8rem; color: #666; }
 """
+
+
+def about_measured(svc: DemoService) -> tuple[str, Image.Image | None]:
+    """About's figures and chart, from the metadata of the models read with now (a promoted version's too)."""
+    try:
+        metas = {t: svc.models.get(t).meta for t in TASKS}
+    except Exception:  # noqa: BLE001 - a model that cannot load: About still shows the rest
+        log.warning("models unavailable for About", exc_info=True)
+        return "", None
+    return how_well(metas), _chart(json.dumps(measured(metas["words"])[0], sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4)
+def _chart(figures_json: str) -> Image.Image | None:
+    return accuracy_chart(json.loads(figures_json))
 
 
 def versions_note(loop: "Loop") -> str:
@@ -433,8 +471,9 @@ def build_demo(svc: DemoService, review: "Review | None" = None, loop: "Loop | N
         with gr.Tab("About"):
             with gr.Row():
                 gr.Markdown(ABOUT, elem_id="about")
-                gr.Image(accuracy_chart(), label="Words read right: ours and Tesseract 5 (IIIT5K, SVT test sets)",
-                         interactive=False, show_label=True, elem_id="about_chart")
+                about_chart = gr.Image(label="Words read right: ours and Tesseract 5 (public test sets)",
+                                       interactive=False, show_label=True, elem_id="about_chart")
+            about_figures = gr.Markdown(elem_id="about_figures")
             about_version = gr.Markdown(elem_id="about_version")
             gr.Markdown(about_links(), elem_id="about_links")
             gr.Markdown(API_HELP)
@@ -444,6 +483,7 @@ def build_demo(svc: DemoService, review: "Review | None" = None, loop: "Loop | N
         demo.load(lambda: uuid.uuid4().hex, None, client_id, api_visibility="private")  # anonymous id per tab
         if loop is not None:
             demo.load(lambda: versions_note(loop), None, about_version, api_visibility="private")
+        demo.load(lambda: about_measured(svc), None, [about_figures, about_chart], api_visibility="private")
         # a new image or task is read at once: nothing of the last one stays on the page
         image.change(read, [image, task], read_outs, api_visibility="private", trigger_mode="always_last")
         task.change(read, [image, task], read_outs, api_visibility="private", trigger_mode="always_last")

@@ -1,13 +1,14 @@
 """The store as a training dataset: `feedback[:DB]` in a --data / --mix spec.
 
-Importing this module registers the `feedback` dataset kind with `ocr.datasets.specs` (ocr itself
-knows nothing of the store). It needs torch; the rest of the package does not.
+`KIND` is declared in pyproject.toml under the entry-point group `ocr.dataset_kinds`, so `ocr.datasets.specs`
+finds it when a spec asks for `feedback` (ocr itself knows nothing of the store). It needs torch; the rest of the
+package does not.
 """
 from __future__ import annotations
 
 from ocr.config import ModelConfig
 from ocr.datasets.labels import LabelledList
-from ocr.datasets.specs import register_kind
+from ocr.datasets.specs import Kind
 
 from .db import make_engine, session_factory
 from .store import labelled_samples
@@ -32,4 +33,8 @@ def feedback_dataset(db: str | None, cfg: ModelConfig, states=("accepted",)) -> 
     return ds
 
 
-register_kind("feedback", lambda spec, cfg, **_: feedback_dataset(spec.path, cfg), path="optional")
+def _build(spec, cfg, **_) -> LabelledList:
+    return feedback_dataset(spec.path, cfg)
+
+
+KIND = Kind(_build, path="optional")

@@ -66,6 +66,44 @@ def save_checkpoint(model: Recognizer, path: str | Path, meta: dict | None = Non
     return path
 
 
+def update_meta(path: str | Path, **entries) -> Path:
+    """Set entries of a checkpoint's meta in place (e.g. its measured "figures"); the tensors are copied
+    unchanged, so their digest holds. Written atomically. Raises CheckpointError as load_checkpoint does."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    _, meta, _ = _read_header(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = dict(f.metadata())
+        sd = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is truncated or corrupt ({e})") from None
+    if header.get("sha256") != tensor_digest(sd):
+        raise CheckpointError(f"{path} failed its integrity check (weights changed after saving)")
+    header["meta"] = json.dumps(dict(meta, **entries), default=str)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(sd, str(tmp), metadata=header)
+    os.chmod(tmp, 0o644)
+    tmp.replace(path)
+    return path
+
+
+def record_figures(path: str | Path, figures: dict[str, dict[str, float]]) -> dict:
+    """Merge what was measured for a checkpoint (set name -> reader -> %, e.g. {"SVT": {"greedy": 80.8}}) into its
+    meta's "figures" (the demo's About draws them) -> all its figures now."""
+    merged = dict(read_header(path)[1].get("figures") or {})
+    for name, values in figures.items():
+        merged[name] = dict(merged.get(name) or {}, **values)
+    update_meta(path, figures=merged)
+    return merged
+
+
+def weights_digest(path: str | Path) -> str:
+    """The digest of a checkpoint's tensors as stored in it (unchanged by `update_meta`)."""
+    return _read_header(path)[2] or ""
+
+
 def read_header(path: str | Path) -> tuple[ModelConfig, dict]:
     """(config, meta) of a checkpoint without building the model."""
     cfg, meta, _ = _read_header(path)

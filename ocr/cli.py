@@ -22,15 +22,35 @@ def recognizer_or_exit(name_or_path: str, precision: str = "fp32", lm_weight: fl
         raise SystemExit(f"error: {e}") from None
 
 
-def add_views_option(p: argparse.ArgumentParser, help: str | None = None) -> None:
-    """--views N (test-time views, `ocr.views`), for the scripts that read images."""
+def add_reading_options(p: argparse.ArgumentParser) -> None:
+    """--fast, --beam-width, --views and --lm-weight, for the scripts that read images: by default a model reads
+    with its checkpoint's reading settings (`ocr.reading`: what the demo does); pass them on with `reading_args`."""
     from .views import MAX_VIEWS, VIEWS, VIEWS_BELOW
 
     others = ", ".join(name for name, _ in VIEWS[1:]).replace("%", "%%")  # argparse formats help with %
-    p.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1), metavar="N",
-                   help=help or f"test-time views (ocr.views; 1 to {MAX_VIEWS}, default 1): a reading less confident "
-                                f"than {VIEWS_BELOW} is read again in the first N - 1 of: {others}; the most "
-                                f"confident reading is kept")
+    g = p.add_argument_group("reading (default: the checkpoint's reading settings, as the demo reads)")
+    g.add_argument("--fast", action="store_true",
+                   help="greedy and one view, the word prior kept (the protocol of the greedy figures)")
+    g.add_argument("--beam-width", type=int, default=None, metavar="N", help="1 = greedy")
+    g.add_argument("--views", type=int, default=None, choices=range(1, MAX_VIEWS + 1), metavar="N",
+                   help=f"test-time views (ocr.views; 1 to {MAX_VIEWS}): a reading less confident than the "
+                        f"checkpoint's threshold (default {VIEWS_BELOW}) is read again in the first N - 1 of: "
+                        f"{others}; the most confident reading is kept")
+    add_lm_option(g)
+
+
+def reader_label(args) -> str:
+    """How a run of add_reading_options' flags read, as recorded figures name it ("as the demo reads", "greedy")."""
+    if args.beam_width is None and args.views is None and args.lm_weight is None:
+        return "greedy" if args.fast else "as the demo reads"
+    parts = [f"beam {args.beam_width}" if args.beam_width else "", f"{args.views} views" if args.views else "",
+             f"word prior {args.lm_weight:g}" if args.lm_weight is not None else "", "fast" if args.fast else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def reading_args(args) -> dict:
+    """The keywords of `TextRecognizer.read` / `ocr.read_photo` chosen by add_reading_options' flags."""
+    return {"beam_width": args.beam_width, "views": args.views, "fast": args.fast}
 
 
 def add_font_options(p: argparse.ArgumentParser) -> None:
@@ -72,12 +92,12 @@ def _lm_weight(text: str) -> float:
     return w
 
 
-def add_lm_option(p: argparse.ArgumentParser) -> None:
+def add_lm_option(p) -> None:
     """--lm-weight W (the word prior of `ocr.lm`, 0 to 10), for the scripts that read images."""
     p.add_argument("--lm-weight", type=_lm_weight, default=None, metavar="W",
                    help="weight of the word prior fused into decoding (ocr.lm, a character n-gram model of "
-                        "data/synth/word_frequencies.tsv); 0 reads without it; default: the model task's "
-                        "default (ocr.lm.DEFAULT_WEIGHT)")
+                        "data/synth/word_frequencies.tsv); 0 reads without it; default: the checkpoint's "
+                        "reading settings (ocr.reading)")
 
 
 # ---- writing a checked checkpoint (export, average, widen)
@@ -93,7 +113,7 @@ def agreement(a: TextRecognizer, b: TextRecognizer, n: int, seed: int = 31_337) 
     same = 0
     for start in tqdm(range(0, n, 32), desc="comparing readings", unit="batch", leave=False):
         images = [synth[i][0] for i in range(start, min(n, start + 32))]
-        same += sum(p.text == q.text for p, q in zip(a.read(images), b.read(images)))
+        same += sum(p.text == q.text for p, q in zip(a.read(images, fast=True), b.read(images, fast=True)))
     return same / n
 
 

@@ -110,11 +110,9 @@ def read_word_list(path: str | Path = WORD_FREQUENCIES, weighting: str = "sqrt")
     return out
 
 
-# The word prior each task reads with by default: the model's order and word weighting, and each task's
-# fusion weight, chosen on the real validation split for the shipped model (docs/HISTORY.md);
-# a task not listed has none.
+# The word prior's order and word weighting (chosen on the real validation split, docs/HISTORY.md); how much a
+# model leans on it is the "lm_weight" of its checkpoint's reading settings (`ocr.reading`).
 DEFAULT_ORDER, DEFAULT_WEIGHTING = 6, "sqrt"
-DEFAULT_WEIGHT: dict[str, float] = {"words": 0.25}
 
 
 @functools.lru_cache(maxsize=4)
@@ -188,21 +186,18 @@ class LMFusion:
         return [p if d or t == EOS else p + self.charset[t - 1] for p, t, d in zip(prefixes, toks, done)]
 
 
-def default_fusion(cfg, weight: float | None = None) -> LMFusion | None:
-    """The word prior for a model config: weight None = DEFAULT_WEIGHT of its task (cfg.name), 0 = none.
-    None also when the charset has no letters (digits). If the word list cannot be read, the default
-    reads without a prior (with a warning); an explicit weight raises ValueError."""
-    asked = weight is not None
-    if weight is None:
-        weight = DEFAULT_WEIGHT.get(cfg.name, 0.0)
-    if weight < 0 or not math.isfinite(weight):
+def default_fusion(cfg, weight: float, strict: bool = True) -> LMFusion | None:
+    """The word prior for a model config at `weight` (0 = none; None also when the charset has no letters, e.g.
+    digits). If the word list cannot be read: strict raises ValueError, else it reads without a prior (with a
+    warning: a checkpoint's own setting should not stop a model from reading)."""
+    if weight is None or weight < 0 or not math.isfinite(weight):
         raise ValueError(f"the LM weight must be a number >= 0, got {weight!r}")
     if weight == 0 or not any(c.lower() in ALPHABET for c in cfg.charset):
         return None
     try:
         lm = word_lm(DEFAULT_ORDER, DEFAULT_WEIGHTING)
     except (OSError, ValueError) as e:
-        if asked:
+        if strict:
             raise ValueError(f"cannot build the word prior from {WORD_FREQUENCIES}: {e}") from None
         warnings.warn(f"reading without the word prior: cannot build it from {WORD_FREQUENCIES} ({e})", stacklevel=2)
         return None

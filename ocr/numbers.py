@@ -164,7 +164,7 @@ def find_number(image: Image.Image, recognizer, finder: NumberFinder | None = No
             owners.append(i)
     crops = [img.crop((round(cx - w / 2), round(cy - h / 2), round(cx + w / 2), round(cy + h / 2)))
              for cx, cy, w, h in frames]
-    preds = recognizer.read(crops)
+    preds = recognizer.read(crops, fast=True)
     best = max(range(len(frames)), key=lambda j: cands[owners[j]][0] * preds[j].confidence)
     if not preds[best].text or preds[best].confidence < MIN_CONFIDENCE:
         return []

@@ -84,13 +84,13 @@ def crop_region(image: Image.Image, region: TextBox, task: str = "words", margin
 
 
 def read_photo(image, task: str = "words", recognizer=None, detector: str = DEFAULT_DETECTOR,
-               beam_width: int = 1, views: int = 1, regions: list[TextBox] | None = None,
-               margin: float = WORD_MARGIN) -> list[PhotoReading]:
+               beam_width: int | None = None, views: int | None = None, regions: list[TextBox] | None = None,
+               margin: float = WORD_MARGIN, fast: bool = False) -> list[PhotoReading]:
     """Find the text of a photo and read it all in one batch -> list[PhotoReading] in reading order.
 
-    recognizer: a `TextRecognizer` for the task (default: the shipped one); beam_width, views: as for
-    `TextRecognizer.read`. regions: read these instead of detecting (e.g. a box the user drew). margin: around
-    each word, x its height."""
+    recognizer: a `TextRecognizer` for the task (default: the shipped one); beam_width, views, fast: as for
+    `TextRecognizer.read` (default: the recognizer's reading settings). regions: read these instead of
+    detecting (e.g. a box the user drew). margin: around each word, x its height."""
     img = load_image(image).convert("RGB")
     rec = recognizer or _recognizer(task)
     regions = find_regions(img, task, rec, detector) if regions is None else regions
@@ -99,6 +99,6 @@ def read_photo(image, task: str = "words", recognizer=None, detector: str = DEFA
     crops = [crop_region(img, r, task, margin) for r in regions]
     if rec.cfg.channels == 1:
         crops = [c.convert("L") for c in crops]
-    preds = rec.read(crops, beam_width=beam_width, views=views)
+    preds = rec.read(crops, beam_width=beam_width, views=views, fast=fast)
     return [PhotoReading(r.box, r.quad, p.text, p.confidence, p.char_confidences, p.attention, c, r.score, p)
             for r, c, p in zip(regions, crops, preds)]

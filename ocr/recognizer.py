@@ -1,9 +1,13 @@
 """The public reading API.
 
     rec = load_recognizer("words")          # or "digits", or a path to a .safetensors checkpoint
-    preds = rec.read(images, beam_width=1)  # images: one or a list of PIL images, paths, bytes, arrays
-    preds = rec.read(images, views=5)       # unsure readings read again in turned copies (`ocr.views`)
-    load_recognizer("words", lm_weight=0)   # without the word prior (`ocr.lm`); None = the model's default
+    preds = rec.read(images)                # images: one or a list of PIL images, paths, bytes, arrays
+    preds = rec.read(images, fast=True)     # greedy and one view (the checkpoint's word prior kept)
+    preds = rec.read(images, beam_width=1, views=3)   # explicit settings win
+    load_recognizer("words", lm_weight=0)   # without the word prior (`ocr.lm`); None = the checkpoint's
+
+A recognizer reads as its checkpoint says (`ocr.reading.ReadingSettings`, `rec.reading`: word prior, beam width,
+test-time views): the library reads as the demo does unless the call says otherwise.
 
 Each Prediction has text, confidence (product of the step probabilities, EOS included),
 char_confidences (one per character) and attention (steps, feat_h, feat_w): one map per
@@ -12,6 +16,7 @@ the view it was read from (0 = the image as given; `view_input` rebuilds that vi
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from pathlib import Path
@@ -26,11 +31,11 @@ from .lm import LMFusion, default_fusion
 from .model import Recognizer
 from .prediction import Prediction
 from .preprocess import InvalidImageError, load_image, preprocess
+from .reading import ReadingSettings
 from .serving import ServingModel
 from .settings import shipped_model
 from .tokenizer import EOS
-from .views import VIEWS_BELOW, check_views, view_of, views as make_views
-
+from .views import check_views, view_of, views as make_views
 
 
 class UntrainedModelWarning(UserWarning):
@@ -46,11 +51,13 @@ class TextRecognizer:
     readings agree up to bf16 rounding) or "auto" (bf16 where the CPU has AMX / AVX512-BF16, else
     fp32). Weights are copied when the recognizer is built: after changing the model's weights,
     build a new TextRecognizer. lm: an `ocr.lm.LMFusion` (a word prior fused into the choice of each
-    character, greedy and beam) or None.
+    character, greedy and beam) or None. reading: the default reading settings (default: those in `meta`); its
+    lm_weight is that of `lm` (what this recognizer really fuses; `load_recognizer` builds the prior from it).
     """
 
     def __init__(self, model: Recognizer, meta: dict | None = None, source: str = "", untrained: bool = False,
-                 serving: bool = True, precision: str = "fp32", lm: LMFusion | None = None):
+                 serving: bool = True, precision: str = "fp32", lm: LMFusion | None = None,
+                 reading: ReadingSettings | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model = model.eval()
@@ -63,6 +70,8 @@ class TextRecognizer:
         self.precision = "bf16" if bf16 and serving and on_cpu else "fp32"
         self.reader = ServingModel(self.model, bf16=bf16) if serving and on_cpu else self.model
         self.lm = lm
+        reading = reading or ReadingSettings.of(self.meta)
+        self.reading = dataclasses.replace(reading, lm_weight=lm.weight if lm else 0.0)
 
     @property
     def device(self) -> torch.device:
@@ -104,16 +113,20 @@ class TextRecognizer:
             attention=attn[:steps].float().reshape(steps, fh, fw).cpu().numpy(),
         )
 
-    def read(self, images, beam_width: int = 1, batch_size: int = 32, views: int = 1,
-             below: float = VIEWS_BELOW) -> list[Prediction]:
+    def read(self, images, beam_width: int | None = None, batch_size: int = 32, views: int | None = None,
+             below: float | None = None, fast: bool = False) -> list[Prediction]:
         """Read one image or a list; returns one Prediction per image, in order.
 
-        views > 1: an image read with a confidence below `below` is read again in views - 1 transformed
-        copies (`ocr.views`), and the most confident of its readings is kept (`Prediction.view` says
-        which; with a word prior, the highest log-confidence + prior score); confident readings cost
-        nothing more.
+        beam_width, views, below: None = the recognizer's reading settings (`self.reading`, from its checkpoint);
+        fast=True: greedy and one view unless given. views > 1: an image read with a confidence below `below` is
+        read again in views - 1 transformed copies (`ocr.views`), and the most confident of its readings is kept
+        (`Prediction.view` says which; with a word prior, the highest log-confidence + prior score); confident
+        readings cost nothing more.
         """
-        views = check_views(views)
+        r = self.reading.fast() if fast else self.reading
+        beam_width = r.beam_width if beam_width is None else beam_width
+        views = check_views(r.views if views is None else views)
+        below = r.views_below if below is None else below
         if views == 1:
             return self.read_prepared(self.prepare(images), beam_width, batch_size)
         if not 0 <= below <= 1:
@@ -188,10 +201,10 @@ def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", pre
                     lm_weight: float | None = None) -> TextRecognizer:
     """'words' / 'digits' (the shipped defaults under data/models/) or a checkpoint path; precision as
     for `TextRecognizer` (the serving encoder's: "fp32", "bf16" or "auto"). lm_weight: the weight of
-    the word prior (`ocr.lm`); None = the default for the model's task (`ocr.lm.DEFAULT_WEIGHT`), 0 = none.
+    the word prior (`ocr.lm`); None = the checkpoint's reading settings (`ocr.reading`), 0 = none.
 
     A missing shipped checkpoint gives an untrained model and an UntrainedModelWarning; a missing
-    or broken explicit path raises CheckpointError.
+    or broken explicit path (or a broken reading entry) raises CheckpointError.
     """
     key = str(name_or_path)
     if key in TASKS:
@@ -204,11 +217,16 @@ def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", pre
                 torch.manual_seed(0)
                 model = Recognizer(preset(key))
             return TextRecognizer(model.to(device), {}, source="untrained", untrained=True, precision=precision,
-                                  lm=default_fusion(model.cfg, lm_weight))
+                                  lm=default_fusion(model.cfg, lm_weight or 0.0))
     else:
         path = Path(name_or_path)
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path} (or use 'words' / 'digits')")
     model, meta = load_checkpoint(path, map_location="cpu")
-    return TextRecognizer(model.to(device), meta, source=str(path), precision=precision,
-                          lm=default_fusion(model.cfg, lm_weight))
+    try:
+        reading = ReadingSettings.of(meta)
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    weight = reading.lm_weight if lm_weight is None else lm_weight
+    return TextRecognizer(model.to(device), meta, source=str(path), precision=precision, reading=reading,
+                          lm=default_fusion(model.cfg, weight, strict=lm_weight is not None))

@@ -29,7 +29,6 @@ from .config import ModelConfig
 from .hardware import cpu_has_bf16
 from .augment import train_augment
 from .data import Prepared, collate
-from .metrics import Scores
 from .options import TrainOptions
 from .model import Recognizer
 from .sampling import MixedBatchSampler
@@ -41,6 +40,30 @@ class TrainState:
     images_seen: int = 0
     wall_seconds: float = 0.0
     best: list = field(default_factory=list)  # [(accuracy, path)]
+
+
+def training_sets(cfg: ModelConfig, data: list[str] | None, val: list[str] | None, seed: int = 0,
+                  val_size: int = 1000, font_dirs: tuple[str, ...] = ()) -> tuple[list, list, dict]:
+    """Dataset specs -> (parsed specs, training datasets, {name: fixed validation set}). data None: the task's
+    synthetic engine; val None: 1000 held-out synthetic samples. Each training set i draws with seed + 100 i;
+    synthetic validation with seeds 10,000+, never a training seed."""
+    from .data import Materialized
+    from .datasets.specs import build_dataset, parse_spec
+
+    task_synth = "synth-words" if cfg.name == "words" else "synth-digits"
+    specs = [parse_spec(s) for s in (data or [task_synth])]
+    datasets = []
+    for i, s in enumerate(specs):
+        ds = build_dataset(s, cfg, seed=seed + 100 * i, font_dirs=font_dirs)
+        if hasattr(ds, "report") and dist_info()[0] == 0:
+            print(f"{s}: {ds.report}")
+        datasets.append(ds)
+    vals = {}
+    for i, v in enumerate(val if val is not None else [task_synth]):
+        vs = parse_spec(v)
+        vals[str(vs.path or vs.kind)] = Materialized(build_dataset(vs, cfg, seed=10_000 + i, font_dirs=font_dirs),
+                                                     val_size)
+    return specs, datasets, vals
 
 
 def is_synthetic(dataset) -> bool:
@@ -64,28 +87,19 @@ def dist_info() -> tuple[int, int, int]:
 
 @torch.no_grad()
 def evaluate_model(model: Recognizer, dataset, batch_size: int = 128, limit: int | None = None) -> dict:
-    """Greedy-decode a (image, label) dataset -> {"count", "accuracy", "exact", "ned"}.
+    """Greedy-decode a (image, label) dataset with the training model itself, no word prior, batched (the
+    validation of a run; `ocr.evaluation.evaluate`) -> {"count", "accuracy", "exact", "ned"}.
+    An image that cannot be read counts as a misread, never as absent."""
+    from .evaluation import evaluate
+    from .recognizer import TextRecognizer
 
-    An image that cannot be read counts as a misread (as in scripts/evaluate.py), never as absent.
-    """
     was_training = model.training
-    model.eval()
-    scores = Scores()
-    prepared = Prepared(dataset, model.cfg, train=False)
-    n = len(prepared) if limit is None else min(limit, len(prepared))
-    for s in range(0, n, batch_size):
-        batch = [prepared[i] for i in range(s, min(n, s + batch_size))]
-        for x, y in batch:
-            if x is None:
-                scores.add("", y)
-        xs, ys, _ = collate(batch)
-        if xs is None:
-            continue
-        toks, _, _ = model.greedy(xs.to(next(model.parameters()).device))
-        for t, y in zip(toks.tolist(), ys):
-            scores.add(model.tokenizer.decode_ids(t), y)
-    model.train(was_training)
-    return scores.as_dict()
+    try:
+        res = evaluate(TextRecognizer(model, serving=False), dataset, limit, batch_size, fast=True)
+    finally:
+        model.train(was_training)
+    res.pop("median_ms")
+    return res
 
 
 def plot_curves(csv_path: Path, png_path: Path) -> None:
@@ -185,9 +199,13 @@ def _restore(restore: str | None, cfg: ModelConfig, meta: dict, state: TrainStat
     model = Recognizer(parent.cfg)
     model.load_state_dict(parent.state_dict())
     train_pt = Path(restore).with_suffix(".train.pt")
+    if "reading" in pmeta:  # a fine-tuned model reads as its parent did (until its own are chosen and exported)
+        meta.setdefault("reading", pmeta["reading"])
     if not (train_pt.is_file() and pmeta.get("data") == meta.get("data")):
         meta["parent"] = str(restore)
         meta["parent_meta"] = {k: pmeta.get(k) for k in ("data", "steps", "images_seen", "metrics")}
+        # what was measured for the nearest measured ancestor (`ocr.reading`: "figures"), for the demo's About
+        meta["parent_meta"]["figures"] = pmeta.get("figures") or (pmeta.get("parent_meta") or {}).get("figures")
         return _Restored(model)
     ts = load_train_state(train_pt)
     state.step, state.images_seen, state.wall_seconds = ts["step"], ts["images_seen"], ts["wall_seconds"]

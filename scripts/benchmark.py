@@ -25,7 +25,7 @@ import argparse  # noqa: E402
 import statistics
 import sys
 import time
-from ocr.cli import add_lm_option, add_views_option
+from ocr.cli import add_lm_option
 from ocr.config import preset
 from ocr.settings import data_dir
 
@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset spec of real word images for --baseline (default: the shipped word examples), "
                         "e.g. folder:../shared/data/real/dev/iiit5k_test")
     p.add_argument("--count", type=int, default=300, help="images for --baseline (default 300)")
-    add_views_option(p, help="with --baseline, also time the bf16 reader with N test-time views (ocr.views; "
+    p.add_argument("--views", type=int, default=1, choices=range(1, 6), metavar="N",
+                   help="with --baseline, also time the bf16 reader with N test-time views (ocr.views; "
                              "default 1: not)")
     add_lm_option(p)
     p.add_argument("--photos", type=int, default=0, metavar="N",
@@ -74,7 +75,7 @@ def time_single(rec, images, threads, bf16, repeats, beam_width=1):
         x = images[i % len(images)]
         t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            rec.read(x, beam_width=beam_width)
+            rec.read(x, beam_width=beam_width, views=1)
         if i >= 3:
             times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
@@ -83,11 +84,11 @@ def time_single(rec, images, threads, bf16, repeats, beam_width=1):
 def time_batch(rec, images, threads, bf16, batch=32, rounds=3):
     torch.set_num_threads(threads)
     xs = (images * (batch // len(images) + 1))[:batch]
-    rec.read(xs, batch_size=batch)
+    rec.read(xs, batch_size=batch, fast=True)
     t = time.perf_counter()
     for _ in range(rounds):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            rec.read(xs, batch_size=batch)
+            rec.read(xs, batch_size=batch, fast=True)
     return batch * rounds / (time.perf_counter() - t)
 
 
@@ -131,11 +132,11 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     readers = {}
     for b in beams:
         name = "ours greedy" if b == 1 else f"ours beam {b}"
-        readers[name] = lambda img, b=b: rec.read(img, beam_width=b)
-        readers[name + ", bf16"] = lambda img, b=b: half.read(img, beam_width=b)
+        readers[name] = lambda img, b=b: rec.read(img, beam_width=b, views=1)
+        readers[name + ", bf16"] = lambda img, b=b: half.read(img, beam_width=b, views=1)
         if views > 1:
             readers[f"{name}, bf16, {views} views"] = lambda img, b=b: half.read(img, beam_width=b, views=views)
-    readers["training model greedy"] = lambda img: plain.read(img)
+    readers["training model greedy"] = lambda img: plain.read(img, fast=True)
     readers["tesseract 5"] = lambda img: tess.read(img.convert("RGB"))
     rows = []
     for threads in threads_list:
@@ -199,7 +200,7 @@ def time_photos(rec, n: int, words: int = 10, size=(1280, 960), threads_list=(1,
 
 def time_while_training(n: int, steps: int = 100_000) -> dict:
     """p50 / p95 ms of n sequential photo readings as the page reads them (webapp.service.DemoService.read_photo:
-    detection, beam 5, 5 views), idle and then while a training job of the loop (feedback.jobs: its own process,
+    detection, the model's reading settings), idle and then while a training job of the loop (feedback.jobs: its own process,
     one thread, lowest priority) trains on a scratch store."""
     import tempfile
     from pathlib import Path
@@ -252,7 +253,8 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     if args.while_training:
         r = time_while_training(args.while_training)
-        print(f"{args.while_training} photos of 1280x960 with 10 words, read as the page reads them (beam 5, 5 views)")
+        print(f"{args.while_training} photos of 1280x960 with 10 words, read as the page reads them "
+              f"({load_recognizer('words').reading.describe()})")
         for k, (p50, p95) in r.items():
             print(f"{k:9} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
         print(f"p95 while training / idle: {r['training'][1] / r['idle'][1]:.2f}")

@@ -4,15 +4,14 @@
     python scripts/dev_readings.py words ../shared/data/real/dev/iiit5k_test ../shared/data/real/dev/svt_test \\
         --out tests/data/dev_readings_words.tsv
 
-Output: a header `# model <name> sha256 <hex> lm <word prior or none>` (`ocr.lm`) and then `folder<TAB>relative path<TAB>greedy<TAB>beam 5`
-lines. tests/test_dev_readings.py reads the same images and checks every reading is unchanged, so a
+Output: a header `# model <name> weights <digest of its tensors> lm <word prior or none>` (`ocr.lm`) and then
+`folder<TAB>relative path<TAB>greedy<TAB>beam 5` lines (one view each, with the checkpoint's word prior). tests/test_dev_readings.py reads the same images and checks every reading is unchanged, so a
 refactoring of the reading path (preprocessing, serving, decoding) shows at once if it changes a
 single output. Regenerate the file when the shipped model or its default word prior changes (the test says so).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -31,6 +30,7 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 from ocr import load_recognizer  # noqa: E402
+from ocr.checkpoint import weights_digest  # noqa: E402
 
 
 def readings(rec, folder: Path):
@@ -40,21 +40,17 @@ def readings(rec, folder: Path):
     for line in tqdm(lines, desc=folder.name, unit="img"):
         rel = line.split("\t", 1)[0]
         try:
-            greedy = rec.read(folder / rel)[0].text
-            beam = rec.read(folder / rel, beam_width=5)[0].text
+            greedy = rec.read(folder / rel, fast=True)[0].text
+            beam = rec.read(folder / rel, beam_width=5, views=1)[0].text
         except ValueError as e:  # InvalidImageError
             greedy = beam = f"<unreadable: {e}>"
         out.append((rel, greedy, beam))
     return out
 
 
-def model_sha256(rec) -> str:
-    return hashlib.sha256(Path(rec.source).read_bytes()).hexdigest()
-
-
 def header(name: str, rec) -> str:
     """The record's first line: which weights and which word prior read it."""
-    return f"# model {name} sha256 {model_sha256(rec)} lm {rec.lm.describe() if rec.lm else 'none'}"
+    return f"# model {name} weights {weights_digest(rec.source)} lm {rec.lm.describe() if rec.lm else 'none'}"
 
 
 def main(argv=None) -> int:

@@ -4,9 +4,9 @@
     python scripts/error_breakdown.py words folder:../shared/data/real/dev/iiit5k_test \\
         folder:../shared/data/real/dev/svt_test --out docs/words_error_breakdown.png
 
-Each image is read greedily (or --beam-width N, and --views N; with the model's default word prior,
-`ocr.lm`, unless --lm-weight says otherwise) and scored with the standard
-protocol. The bins: crop height in pixels, label length, the label's case (all-caps, title, lower,
+Each image is read as the model reads by default (its checkpoint's reading settings, `ocr.reading`; --fast:
+greedy, one view; --beam-width, --views, --lm-weight override one setting) and scored with the standard
+protocol; an unreadable image is left out. The bins: crop height in pixels, label length, the label's case (all-caps, title, lower,
 mixed, no letters), and whether the lower-cased label is in the engine's lexicon (data/lexicon.txt).
 One panel per bin kind, one bar per bin with its accuracy and count, every dataset pooled; the
 table is also printed.
@@ -21,7 +21,7 @@ import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
-from ocr.cli import add_lm_option, add_views_option, recognizer_or_exit
+from ocr.cli import add_reading_options, reading_args, recognizer_or_exit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,9 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("datasets", nargs="+")
     p.add_argument("--out", type=Path, default=Path("docs/words_error_breakdown.png"))
-    p.add_argument("--beam-width", type=int, default=1)
-    add_views_option(p)
-    add_lm_option(p)
+    add_reading_options(p)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--misreads", type=Path, metavar="SHEET.png",
                    help="also draw the misread images (label -> reading) on a contact sheet")
@@ -45,9 +43,8 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
 import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-from ocr import InvalidImageError, load_image  # noqa: E402
 from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
+from ocr.evaluation import evaluate  # noqa: E402
 from ocr.metrics import standard  # noqa: E402
 from ocr.synth import load_lexicon  # noqa: E402
 from ocr.viz import contact_sheet  # noqa: E402
@@ -101,24 +98,22 @@ def main(argv=None) -> int:
     lexicon = {standard(w) for w in load_lexicon()}
     tally: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))  # kind -> bin -> [right, count]
     misread = []                                                   # (image, "label -> reading (w x h)")
+
+    def each(img, pred, label, right):
+        if pred is None:  # unreadable: no height to bin it by
+            return
+        bins = bins_of(img, label, lexicon)
+        for kind, b in bins.items():
+            tally[kind][b][0] += right
+            tally[kind][b][1] += 1
+        if args.misreads and not right and in_bin(bins, args.misreads_bin) and len(misread) < args.max_misreads:
+            caption = f"{label} -> {pred.text or '(nothing)'} ({img.width}x{img.height})"
+            img = img.copy()
+            img.thumbnail((240, 90))        # the sheet's cell; keeps memory small
+            misread.append((img, caption))
+
     for s in args.datasets:
-        ds = build_dataset(parse_spec(s), rec.cfg)
-        for i in tqdm(range(len(ds)), desc=s[-30:], unit="img"):
-            src, label = ds[i]
-            try:
-                img = load_image(src)
-                text = rec.read(img, beam_width=args.beam_width, views=args.views)[0].text
-            except InvalidImageError:
-                continue
-            right = standard(text) == standard(label)
-            bins = bins_of(img, label, lexicon)
-            for kind, b in bins.items():
-                tally[kind][b][0] += right
-                tally[kind][b][1] += 1
-            if args.misreads and not right and in_bin(bins, args.misreads_bin) and len(misread) < args.max_misreads:
-                caption = f"{label} -> {text or '(nothing)'} ({img.width}x{img.height})"
-                img.thumbnail((240, 90))        # the sheet's cell; keeps memory small
-                misread.append((img, caption))
+        evaluate(rec, build_dataset(parse_spec(s), rec.cfg), each=each, desc=s[-30:], **reading_args(args))
     if args.misreads:
         contact_sheet(misread, args.misreads, cell=(240, 90), cols=6)
         print(f"misreads: {len(misread)} image{'' if len(misread) == 1 else 's'} drawn on {args.misreads}")

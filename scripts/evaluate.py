@@ -5,6 +5,7 @@
     python scripts/evaluate.py words folder:../shared/data/real/dev/iiit5k_test folder:../shared/data/real/dev/svt_test
     python scripts/evaluate.py digits synth-digits --limit 2000 --plot 8
     python scripts/evaluate.py words folder:DIR --baseline tesseract
+    python scripts/evaluate.py words folder:DEV/iiit5k_test folder:DEV/svt_test --fast --record IIIT5K SVT
 
 CHECKPOINT is a .safetensors path or a shipped name (words, digits). DATASET is a spec as
 for training (folder:PATH, tight:PATH, mjsynth:PATH@test, svhn:PATH@test, lmdb:PATH, synth-words, ...);
@@ -14,6 +15,14 @@ Printed per dataset: count, word accuracy under the standard scene-text protocol
 only 0-9 a-z kept on both sides), exact case-sensitive accuracy, mean normalized edit distance
 score (1 - ED / max length, standard protocol) and the median ms per image (batch of 1).
 For house numbers the whole number must match. Unreadable images count as errors.
+
+Images are read as the model reads by default: with the reading settings in its checkpoint (`ocr.reading`: word
+prior, beam width, test-time views), as the demo reads. --fast reads greedily with one view (the word prior kept);
+--beam-width, --views and --lm-weight override single settings.
+
+--record NAME... stores the accuracy on each dataset (one NAME each) in the checkpoint's metadata ("figures":
+NAME -> reader -> %, the reader being "as the demo reads", "greedy" (--fast) or the settings used; with
+--baseline, "Tesseract 5" too). The demo's About tab draws them. The weights are not touched.
 
 --plot N writes, for the first N samples of each dataset, an animated GIF of the attention at
 every step with the text read so far, and one static grid of those samples (PLOT_DIR).
@@ -26,11 +35,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
-from ocr.cli import add_lm_option, add_views_option, recognizer_or_exit
+from ocr.cli import add_reading_options, reader_label, reading_args, recognizer_or_exit
 from ocr.config import PRECISIONS
 
 
@@ -39,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="checkpoint path or shipped name (words, digits)")
     p.add_argument("datasets", nargs="+", help="dataset specs (a bare path means folder:PATH)")
     p.add_argument("--limit", type=int, default=None, help="at most N samples per dataset (default all; synth: 1000)")
-    p.add_argument("--beam-width", type=int, default=1, help="1 = greedy (default)")
-    add_views_option(p)
-    add_lm_option(p)
+    add_reading_options(p)
+    p.add_argument("--record", nargs="+", metavar="NAME",
+                   help="store the accuracy on each dataset under NAME in the checkpoint's figures (About)")
     p.add_argument("--baseline", choices=("tesseract",), help="also read with this engine and compare")
     p.add_argument("--plot", type=int, default=0, metavar="N", help="attention GIFs + grid for N samples per dataset")
     p.add_argument("--errors", type=int, default=0, metavar="N",
@@ -60,45 +67,36 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
 import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-from ocr import InvalidImageError, load_image  # noqa: E402
 from ocr.baselines import Tesseract  # noqa: E402
 from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
+from ocr.evaluation import evaluate as read_all  # noqa: E402
 from ocr.metrics import Scores  # noqa: E402
-
 from ocr.views import view_of  # noqa: E402
 
 
-def evaluate(rec, dataset, limit=None, beam_width=1, baseline=None, plot=0, plot_dir=None, name="data",
-             errors=0, views=1):
-    """-> (our scores, the baseline's or None, [(label, prediction)] of the first `errors` misreads)."""
-    ours, theirs = Scores(), Scores()
-    times, plotted, wrong = [], [], []
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    for i in tqdm(range(n), desc=name, unit="img", leave=False):
-        src, label = dataset[i]
-        try:
-            img = load_image(src)
-        except InvalidImageError:
-            ours.add("", label)
+def evaluate(rec, dataset, limit=None, baseline=None, plot=0, plot_dir=None, name="data", errors=0, **read):
+    """-> (our scores, the baseline's or None, [(label, reading)] of the first `errors` misreads). read: keywords
+    of `TextRecognizer.read`."""
+    theirs = Scores()
+    plotted, wrong = [], []
+
+    def each(img, pred, label, right):
+        if pred is None:  # unreadable: a misread for both
             if baseline:
                 theirs.add("", label)
-            continue
-        t = time.perf_counter()
-        pred = rec.read(img, beam_width=beam_width, views=views)[0]
-        times.append((time.perf_counter() - t) * 1000)
+            return
         if pred.view:  # drawn over the view it was read from
             img = view_of(img, pred.view)
-        if not ours.add(pred.text, label) and len(wrong) < errors:
+        if not right and len(wrong) < errors:
             wrong.append((img, pred, label))
         if baseline:
             theirs.add(baseline.read(img.convert("RGB")), label)
         if len(plotted) < plot:
             plotted.append((img, pred, label))
+
+    res = read_all(rec, dataset, limit, each=each, desc=name, **read)
     if plotted or wrong:
         draw(rec.cfg, plotted, wrong, plot_dir, name.replace("/", "_").replace(":", "_"))
-    res = ours.as_dict()
-    res["median_ms"] = statistics.median(times) if times else float("nan")
     return res, (theirs.as_dict() if baseline else None), [(label, pred.text) for _, pred, label in wrong]
 
 
@@ -117,6 +115,8 @@ def draw(cfg, plotted, wrong, plot_dir: Path, safe: str) -> None:
 def main(argv=None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
+    if args.record and len(args.record) != len(args.datasets):
+        p.error(f"--record needs one NAME per dataset ({len(args.datasets)}), got {len(args.record)}")
     torch.set_num_threads(args.threads)
     rec = recognizer_or_exit(args.checkpoint, args.precision, args.lm_weight)
     baseline = Tesseract(digits=rec.cfg.name == "digits") if args.baseline else None
@@ -131,14 +131,14 @@ def main(argv=None) -> int:
         limit = args.limit or (1000 if spec.kind.startswith("synth") else None)
         if hasattr(ds, "report") and sum(ds.report.dropped.values()):
             print(f"{s}: labels {ds.report}")
-        res, base, wrong = evaluate(rec, ds, limit, args.beam_width, baseline, args.plot, args.plot_dir, name=s,
-                                    errors=args.errors, views=args.views)
+        res, base, wrong = evaluate(rec, ds, limit, baseline, args.plot, args.plot_dir, name=s, errors=args.errors,
+                                    **reading_args(args))
         results[s] = {"ours": res, "baseline": base, "errors": wrong}
         if wrong:
             print(f"{s}: first {len(wrong)} misreads (label -> read), drawn in {args.plot_dir}/")
             print("  " + "  ".join(f"{t!r}->{r!r}" for t, r in wrong))
-    lm = f"LM weight {rec.lm.weight:g}" if rec.lm else "no LM"
-    print(f"\nmodel: {rec.source}  beam width {args.beam_width}  views {args.views}  encoder precision {rec.precision}  {lm}")
+    print(f"\nmodel: {rec.source}  read: {reader_label(args)} ({describe(args, rec)})  "
+          f"encoder precision {rec.precision}")
     head = f"{'dataset':46} {'count':>6} {'acc':>7} {'exact':>7} {'1-NED':>7} {'ms/img':>7}"
     if baseline:
         head += f" | {'tess acc':>8} {'tess exact':>10} {'tess 1-NED':>10}"
@@ -151,7 +151,27 @@ def main(argv=None) -> int:
         print(line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+    if args.record:
+        record(args, rec, results)
     return 0
+
+
+def describe(args, rec) -> str:
+    r = rec.reading.fast() if args.fast else rec.reading
+    return f"beam {args.beam_width or r.beam_width}, views {args.views or r.views}, " + (
+        f"word prior {rec.lm.weight:g}" if rec.lm else "no word prior")
+
+
+def record(args, rec, results: dict) -> None:
+    """Store the accuracies in the checkpoint's "figures" (NAME -> reader -> %)."""
+    from ocr.checkpoint import record_figures
+    figures = {}
+    for name, r in zip(args.record, results.values()):
+        figures[name] = {reader_label(args): round(100 * r["ours"]["accuracy"], 1)}
+        if r["baseline"]:
+            figures[name]["Tesseract 5"] = round(100 * r["baseline"]["accuracy"], 1)
+    merged = record_figures(rec.source, figures)
+    print(f"recorded in {rec.source}: " + "; ".join(f"{k}: {v}" for k, v in merged.items()))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ocr.cli import add_views_option
+    from ocr.cli import add_reading_options
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("crops", nargs="+", help="labelled word folders (folder:PATH or PATH, with labels.tsv)")
@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
     p.add_argument("--size", default="1280x960", help="scene size WxH (default 1280x960)")
     p.add_argument("--max-words", type=int, default=8, help="at most this many words a scene (default 8)")
-    p.add_argument("--beam-width", type=int, default=1)
-    add_views_option(p)
+    add_reading_options(p)
+    p.add_argument("--record", metavar="NAME", help="store the end-to-end accuracy (--whole: the share of photos read "
+                                                    "exactly) under NAME in the model's figures (the demo's About)")
     p.add_argument("--margin", type=float, default=None, help="words: margin around each found word, x its height "
                                                                "(default: ocr.photo.WORD_MARGIN)")
     p.add_argument("--threads", type=int, default=2)
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from ocr import photo
-    from ocr.cli import recognizer_or_exit
+    from ocr.cli import reading_args, recognizer_or_exit
     from ocr.datasets.labels import folder_dataset
     from ocr.detect import TextBox, find_text
     from ocr.images import load_image
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     from ocr.scenes import box_iou, make_scene
 
     torch.set_num_threads(args.threads)
-    rec = recognizer_or_exit(args.model or args.task)
+    rec = recognizer_or_exit(args.model or args.task, lm_weight=args.lm_weight)
     if rec.cfg.name != args.task:
         p.error(f"{args.model} is a {rec.cfg.name} model, not {args.task}")
     items = []
@@ -97,8 +98,8 @@ def main(argv=None) -> int:
         boxes = find_text(scene)
         t1 = time.perf_counter()
         regions = [TextBox(b.quad, b.score) for b in boxes]
-        readings = photo.read_photo(scene, "words", rec, regions=regions, beam_width=args.beam_width,
-                                    views=args.views, margin=margin)
+        readings = photo.read_photo(scene, "words", rec, regions=regions, margin=margin,
+                                    **reading_args(args))
         t2 = time.perf_counter()
         t_detect += t1 - t0
         t_total += t2 - t0
@@ -116,7 +117,7 @@ def main(argv=None) -> int:
                 used.add(best)
                 found += 1
                 read += standard(readings[best].text) == standard(label)
-        crop_preds = rec.read([c for c, _ in crops if c], beam_width=args.beam_width, views=args.views)
+        crop_preds = rec.read([c for c, _ in crops if c], **reading_args(args))
         crop_right += sum(standard(pr.text) == standard(lab) for pr, (_, lab) in zip(crop_preds, crops)
                           if any(lab == w[1] for w in words))
         if k < args.save:
@@ -129,7 +130,7 @@ def main(argv=None) -> int:
            "detection_recall": found / max(1, truth), "detection_precision": found / max(1, returned),
            "end_to_end_accuracy": read / max(1, truth), "crop_accuracy": crop_right / max(1, truth),
            "seconds_per_scene": t_total / args.scenes, "detection_share": t_detect / max(1e-9, t_total),
-           "margin": margin, "beam_width": args.beam_width, "views": args.views, "seed": args.seed}
+           "margin": margin, "reading": reading_args(args), "seed": args.seed}
     res["ratio_to_crops"] = res["end_to_end_accuracy"] / max(1e-9, res["crop_accuracy"])
     print(f"scenes {args.scenes}, words {truth}, boxes returned {returned}")
     print(f"detection recall {res['detection_recall']:.3f}, precision {res['detection_precision']:.3f}")
@@ -138,15 +139,25 @@ def main(argv=None) -> int:
     print(f"{res['seconds_per_scene']:.3f} s a scene, detection {100 * res['detection_share']:.0f} %")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(res, indent=2))
+    record(args, rec, 100 * res["end_to_end_accuracy"])
     return 0
+
+
+def record(args, rec, percent: float) -> None:
+    if args.record:
+        from ocr.checkpoint import record_figures
+        from ocr.cli import reader_label
+        record_figures(rec.source, {args.record: {reader_label(args): round(percent, 1)}})
+        print(f"recorded in {rec.source}: {args.record}: {percent:.1f} %")
 
 
 def whole_photos(items, rec, args, photo, standard) -> int:
     """Each labelled photo read whole by read_photo: right when one of its regions reads exactly the label."""
+    from ocr.cli import reading_args
     right = 0
     rows = []
     for src, label in items:
-        regions = photo.read_photo(src, args.task, rec, beam_width=args.beam_width, views=args.views)
+        regions = photo.read_photo(src, args.task, rec, **reading_args(args))
         texts = [r.text for r in regions]
         ok = label in texts if args.task == "digits" else any(standard(t) == standard(label) for t in texts)
         right += ok
@@ -155,6 +166,7 @@ def whole_photos(items, rec, args, photo, standard) -> int:
     print(f"{right} of {len(items)} photos read exactly")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"right": right, "photos": len(items), "rows": rows}, indent=2))
+    record(args, rec, 100 * right / max(1, len(items)))
     return 0
 
 

@@ -6,7 +6,12 @@
 
 The weights are stored in fp16 (default) or bf16, which halves the file; they are loaded back
 as fp32. The training metadata (data, steps, images seen, metrics, parent) is kept and the
-source file and dtype are recorded. The export is then checked: both files read --check
+source file and dtype are recorded. The reading settings (`ocr.reading`: how the model reads unless a
+caller says otherwise; the demo reads with them) are the source's, changed by --lm-weight, --beam-width,
+--views, --views-below and --unsure-below:
+
+    python scripts/export.py RUN/step0005000-acc0.8700.safetensors words.safetensors --beam-width 5 --views 5 --lm-weight 0.25
+ The export is then checked: both files read --check
 synthetic samples of the model's task and the script prints how often the two transcripts
 agree, failing (exit 1, nothing written) below --min-agree. The output is written atomically;
 an existing file (such as the shipped default) is replaced only with --force.
@@ -24,8 +29,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", type=Path, help="training checkpoint (.safetensors)")
     p.add_argument("out", type=Path, help="where to write the exported checkpoint")
     p.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="fp16", help="weight precision (default fp16)")
+    r = p.add_argument_group("reading settings (default: the source checkpoint's)")
+    r.add_argument("--lm-weight", type=float, help="weight of the word prior (ocr.lm); 0 = none")
+    r.add_argument("--beam-width", type=int, help="1 = greedy")
+    r.add_argument("--views", type=int, help="test-time views (ocr.views), 1 to 5")
+    r.add_argument("--views-below", type=float, help="readings less sure than this are read in the other views")
+    r.add_argument("--unsure-below", type=float, help="readings less sure than this are flagged for checking")
     add_checked_write_options(p, "files")
     return p
+
+
+def reading_settings(args, meta: dict):
+    """The source's reading settings with the flags given -> ReadingSettings (ValueError says what is wrong)."""
+    import dataclasses
+
+    from ocr.reading import ReadingSettings
+    given = {k: getattr(args, k) for k in ("lm_weight", "beam_width", "views", "views_below", "unsure_below")
+             if getattr(args, k) is not None}
+    return dataclasses.replace(ReadingSettings.of(meta), **given)
 
 
 if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
@@ -53,7 +74,14 @@ def main(argv=None) -> int:
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    meta = dict(meta, exported_from=str(args.checkpoint), export_dtype=args.dtype)
+    try:
+        reading = reading_settings(args, meta)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    # a re-export (new reading settings) keeps the name of the training checkpoint it came from
+    meta = dict(meta, exported_from=meta.get("exported_from") or str(args.checkpoint), export_dtype=args.dtype,
+                reading=reading.to_dict())
     tmp = args.out.with_name(args.out.name + ".export")
     save_checkpoint(model, tmp, meta, dtype=DTYPES[args.dtype])
     if args.check:

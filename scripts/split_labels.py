@@ -34,35 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
-from ocr.datasets.labels import normalize_label, read_labels_tsv, stable_fraction  # noqa: E402
-
-
-def label_files(root: Path) -> list[Path]:
-    if (root / "labels.tsv").is_file():
-        return [root / "labels.tsv"]
-    found = sorted(root.glob("*/labels.tsv"))
-    if not found:
-        raise FileNotFoundError(f"no labels.tsv in {root} or its sub-folders")
-    return found
-
-
-def split(root: Path, charset: str, max_len: int, fraction: float):
-    """-> (train, val, dropped): lists of (absolute path, label) and a Counter of drops per file."""
-    root = root.resolve()
-    train, val, dropped = [], [], Counter()
-    for f in label_files(root):
-        for path, label in read_labels_tsv(f):
-            if normalize_label(label, charset, max_len) is None:
-                dropped[str(f.parent.relative_to(root))] += 1
-                continue
-            path = path.resolve()
-            in_val = stable_fraction(path.relative_to(root).as_posix()) < fraction
-            (val if in_val else train).append((path, label))
-    return train, val, dropped
-
-
-def write_tsv(rows, path: Path) -> None:
-    path.write_text("".join(f"{p}\t{label}\n" for p, label in rows), encoding="utf-8")
+from ocr.datasets.labels import split_folders, write_tsv  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -72,7 +44,7 @@ def main(argv=None) -> int:
         p.error("--val must be between 0 and 1")
     cfg = preset(args.preset)
     try:
-        train, val, dropped = split(args.root, cfg.charset, cfg.max_len, args.val)
+        train, val, dropped = split_folders(args.root, cfg.charset, cfg.max_len, args.val)
     except (FileNotFoundError, ValueError) as e:
         print(e, file=sys.stderr)
         return 1

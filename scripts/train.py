@@ -10,6 +10,11 @@ Examples:
 
 Resuming: --restore with the same --data continues the run (optimizer, step); a different
 --data starts a fine-tune from those weights (the parent is recorded in the new checkpoints).
+
+A shipped model from its recipe (ocr/recipes.py: every stage's data, schedule, EMA and CTC, then the export with
+its reading settings), all stages in order; run the same command again to resume after an interruption:
+  python scripts/train.py --recipe words --real REAL --out runs/words     # REAL: labelled real train crops
+  python scripts/train.py --recipe words --real REAL --out runs/words --dry-run
 """
 from __future__ import annotations
 
@@ -18,10 +23,15 @@ import sys
 
 from ocr.config import CHARSET_ALNUM_LOWER, PRESETS, preset
 from ocr.options import TrainOptions
+from ocr.recipes import RECIPES
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = p.add_argument_group("recipes")
+    r.add_argument("--recipe", choices=sorted(RECIPES), help="make a shipped model by its recipe (all stages)")
+    r.add_argument("--real", help="--recipe: labelled real train crops (a folder with labels.tsv or of such folders)")
+    r.add_argument("--dry-run", action="store_true", help="--recipe: print the stages and stop")
     p.add_argument("--preset", choices=PRESETS, default="words", help="model configuration (default: words)")
     p.add_argument("--alnum", action="store_true", help="words: 36-class lower-case alphanumeric charset")
     p.add_argument("--context", type=int, default=0, metavar="H",
@@ -63,15 +73,14 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
 from ocr.checkpoint import read_header  # noqa: E402
-from ocr.data import Materialized  # noqa: E402
-from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
-from ocr.trainer import dist_info, train  # noqa: E402
-import feedback.dataset  # noqa: F401  (adds the feedback[:DB] dataset kind)
+from ocr.trainer import dist_info, train, training_sets  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.recipe:
+        return recipe_main(parser, args)
     if args.restore:
         if args.context:
             parser.error("--context builds a new model; add a context to a trained one with scripts/widen.py --context")
@@ -85,19 +94,7 @@ def main(argv=None) -> int:
             cfg.validate()
         except ValueError as e:
             parser.error(str(e))
-    task_synth = "synth-words" if cfg.name == "words" else "synth-digits"
-    specs = [parse_spec(s) for s in (args.data or [task_synth])]
-    datasets = []
-    for i, s in enumerate(specs):
-        ds = build_dataset(s, cfg, seed=args.seed + 100 * i, font_dirs=tuple(args.fonts))
-        if hasattr(ds, "report") and dist_info()[0] == 0:
-            print(f"{s}: {ds.report}")
-        datasets.append(ds)
-    vals = {}
-    for i, v in enumerate(args.val if args.val is not None else [task_synth]):
-        vs = parse_spec(v)
-        # seed 10_000+: synthetic validation samples never coincide with training seeds
-        vals[str(vs.path or vs.kind)] = Materialized(build_dataset(vs, cfg, seed=10_000 + i, font_dirs=tuple(args.fonts)), args.val_size)
+    specs, datasets, vals = training_sets(cfg, args.data, args.val, args.seed, args.val_size, tuple(args.fonts))
     opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
@@ -107,6 +104,25 @@ def main(argv=None) -> int:
     result = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
     if dist_info()[0] == 0:
         print(f"saved to {result.run} (best: {result.best_path.name})")
+    return 0
+
+
+def recipe_main(parser, args) -> int:
+    from pathlib import Path
+
+    from ocr.recipes import plan, run_recipe
+    recipe = RECIPES[args.recipe]
+    out = Path(args.out if args.out != "saves" else f"runs/{recipe.name}")
+    print("\n".join(plan(recipe, out)))
+    if args.dry_run:
+        return 0
+    if not args.real or not Path(args.real).is_dir():
+        parser.error("--recipe needs --real FOLDER: the labelled real train crops")
+    try:
+        run_recipe(recipe, Path(args.real), out, threads=args.threads or 2, workers=args.workers)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

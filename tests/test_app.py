@@ -127,16 +127,18 @@ def test_recognize_returns_prediction_and_animation(svc, tmp_path):
     assert set(d.prediction.text) <= set("0123456789")
 
 
-def test_each_task_decodes_with_its_default_beam_and_views(svc, tmp_path, monkeypatch):
-    from webapp.service import DEFAULT_BEAM, DEFAULT_VIEWS
-    calls = []
-    for task in ("words", "digits"):
-        rec = svc.models.get(task)
-        monkeypatch.setattr(rec, "read", lambda *a, _r=rec.read, **kw: calls.append((kw["beam_width"], kw["views"]))
-                            or _r(*a, **kw))
-        svc.recognize(_png(tmp_path), task)
-    assert calls == [(DEFAULT_BEAM["words"], DEFAULT_VIEWS["words"]), (DEFAULT_BEAM["digits"], DEFAULT_VIEWS["digits"])]
-    assert calls == [(5, 5), (1, 5)]
+def test_the_demo_reads_as_the_library_does_with_the_checkpoints_reading_settings(svc, shared):
+    """The reading settings travel in the checkpoint (ocr.reading): the demo and `load_recognizer(...).read` read
+    alike. IIIT5K's "MONSTER" (test/155_1) was read "MODSTER" by the library's greedy default, right in the demo."""
+    import ocr
+    assert (svc.models.get("words").reading.beam_width, svc.models.get("words").reading.views) == (5, 5)
+    assert svc.models.get("digits").reading.views == 5 and svc.models.get("digits").reading.lm_weight == 0
+    image = shared / "dev" / "iiit5k_test" / "test" / "155_1.jpg"
+    library = ocr.load_recognizer("words")
+    assert library.reading == svc.models.get("words").reading
+    text = library.read(image)[0].text
+    assert text == svc.recognize(str(image), "words").prediction.text and text.upper() == "MONSTER"
+    assert library.read(image, fast=True)[0].text == "MODSTER"     # greedy, one view: asked for explicitly
 
 
 def test_the_attention_is_drawn_over_the_view_that_was_read(svc, tmp_path, monkeypatch):
@@ -683,3 +685,22 @@ def test_regions_are_drawn_numbered_and_found_by_a_click(tmp_path):
     assert (a[round(35 * k), round(10 * k)] != 255).any()   # a box was drawn where the first region is
     assert region_at(regions, 100, 30) == 0 and region_at(regions, 400, 30) == 1 and region_at(regions, 5, 900) == -1
     assert all_text(regions) == "OPEN DAILY\n9AM"
+
+
+def test_about_figures_come_from_the_models_own_metadata(tmp_path):
+    """About draws what was recorded in the file of the model read with now (scripts/evaluate.py --record), not
+    constants: a model's new figures show at once; a fine-tuned version without its own says whose they are."""
+    import shutil
+    from ocr.checkpoint import read_header, record_figures, weights_digest
+    from ocr.settings import shipped_model
+    words = tmp_path / "words.safetensors"
+    shutil.copy(shipped_model("words"), words)
+    before = weights_digest(words)
+    record_figures(words, {"Test set": {"greedy": 12.5, "Tesseract 5": 3.0}})
+    assert weights_digest(words) == before and read_header(words)[1]["figures"]["Test set"]["greedy"] == 12.5
+    svc = app.make_service(str(tmp_path / "fb.sqlite"), str(words))
+    text, chart = app.about_measured(svc)
+    assert "Words, Test set: 12.5 % greedy; Tesseract 5: 3.0 %" in text and chart is not None
+    child = {"parent_meta": {"figures": {"Test set": {"greedy": 12.5}}}}
+    assert "Test set (measured for the model it was fine-tuned from): 12.5 % greedy" in app.how_well({"words": child})
+    assert "nothing measured" in app.how_well({"words": {}})

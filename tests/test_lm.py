@@ -157,9 +157,9 @@ def test_a_missing_word_list_warns_for_the_default_and_fails_when_asked(monkeypa
     import ocr.lm as lm_module
     monkeypatch.setattr(lm_module, "WORD_FREQUENCIES", tmp_path / "missing.tsv")
     monkeypatch.setattr(lm_module, "word_lm", lambda *a: CharNgramLM(read_word_list(tmp_path / "missing.tsv")))
-    with pytest.warns(UserWarning, match="without the word prior"):
-        assert default_fusion(preset("words")) is None
-    with pytest.raises(ValueError, match="cannot build the word prior"):
+    with pytest.warns(UserWarning, match="without the word prior"):   # the checkpoint's own setting: reads on
+        assert default_fusion(preset("words"), 0.25, strict=False) is None
+    with pytest.raises(ValueError, match="cannot build the word prior"):   # asked for by the caller: refused
         default_fusion(preset("words"), 0.25)
 
 
@@ -179,7 +179,7 @@ def test_evaluate_cli_says_which_prior_it_read_with(tmp_path):
     (folder / "labels.tsv").write_text("".join(f"{i}.png\t{p.stem.split('_')[-1]}\n" for i, p in enumerate(examples)))
     cmd = [sys.executable, "scripts/evaluate.py", "words", f"folder:{folder}", "--threads", "1"]
     run = lambda extra: subprocess.run(cmd + extra, cwd=root, capture_output=True, text=True, timeout=300)  # noqa: E731
-    assert "LM weight 0.25" in run([]).stdout            # the words default
-    assert "no LM" in run(["--lm-weight", "0"]).stdout
+    assert "word prior 0.25" in run([]).stdout            # the words model's own reading settings
+    assert "no word prior" in run(["--lm-weight", "0"]).stdout
     bad = run(["--lm-weight", "-1"])
     assert bad.returncode == 2 and "--lm-weight" in bad.stderr and "Traceback" not in bad.stderr

@@ -94,6 +94,11 @@ def test_a_job_promotes_a_harmless_model_and_refuses_a_poisoned_one_then_rolls_b
         path, promoted = version_path(v), v.id
     _, meta = load_checkpoint(path)  # a whole, loadable file
     assert meta["gate_passed"] is True
+    from ocr.checkpoint import read_header
+    from ocr.settings import shipped_model
+    shipped = read_header(shipped_model("digits"))[1]
+    assert meta["reading"] == shipped["reading"]                  # it reads as its parent did
+    assert meta["parent_meta"]["figures"] == shipped["figures"]   # About: measured for the parent, said so
 
     # poisoned, from the same model: thirty more all say 7777 (a hard fine-tune); the reference set falls, refused
     with Session.begin() as s:

@@ -34,17 +34,6 @@ from feedback import FeedbackError, add_submission, undo_submission
 
 log = logging.getLogger("ocr.app")
 TASK_LABELS = {"words": "Words", "digits": "House number"}
-# Decoding per task. Words: beam search of width 5 with the model's word prior (ocr.lm; +2.4 / +4.7 points on IIIT5K /
-# SVT over greedy, about 1.45x the time of greedy on one thread: data/models/words.md).
-# Digits: greedy (beam changed nothing measurable).
-DEFAULT_BEAM = {"words": 5, "digits": 1}
-# Test-time views per task (ocr.views): a reading less confident than ocr.views.VIEWS_BELOW is read again
-# turned -8 / +8 degrees, with a margin and trimmed, and the most confident reading is kept (with the word prior: the
-# highest log-confidence + prior score). Model cards: chosen on the real validation split; digits: on held-out
-# synthetic numbers and the real number crops' validation split.
-DEFAULT_VIEWS = {"words": 5, "digits": 5}
-
-
 class UserError(Exception):
     """Something the person in front of the page must fix; the message says what."""
 
@@ -223,11 +212,9 @@ def confidence_spans(pred) -> list[tuple[str, str]]:
     return [(c, LEVELS[min(cap, LEVELS.index(level(p)))]) for c, p in zip(pred.text, pred.char_confidences)]
 
 
-LOW_CONFIDENCE = 0.4
-
-
-def unsure_advice(confidence: float) -> str:
-    if confidence < LOW_CONFIDENCE:
+def unsure_advice(confidence: float, below: float) -> str:
+    """A warning for a reading less sure than `below` (the model's reading settings: `unsure_below`)."""
+    if confidence < below:
         return f"The model is unsure (confidence {confidence:.2f}): check the reading."
     return ""
 
@@ -314,11 +301,9 @@ class DemoService:
             d.rectangle(list(box), outline=(255, 0, 0), width=r)
         return shown
 
-    def _decode(self, task: str) -> dict:
-        return {"beam_width": DEFAULT_BEAM.get(task, 1), "views": DEFAULT_VIEWS.get(task, 1)}
-
     def read_photo(self, image, task: str) -> PhotoResult:
-        """Find every word (or the house number) and read them all with the task's default decoding."""
+        """Find every word (or the house number) and read them all as the task's model reads by default (the reading
+        settings in its checkpoint, `ocr.reading`)."""
         rec = self.models.get(task)
         img = self._image(image)
         t0 = time.perf_counter()
@@ -333,7 +318,7 @@ class DemoService:
                                "No text found. If there is some, click two opposite corners around it on the photo.",
                                img)
         crops = [crop_region(img, r, task) for r in regions]
-        preds = self._shown(rec, crops, rec.read(crops, **self._decode(task)))
+        preds = self._shown(rec, crops, rec.read(crops))
         for c, p in zip(crops, preds):
             self._recent.put(rec, c, p)
         out = [Region.of(r, p) for r, p in zip(regions, preds)]
@@ -352,7 +337,7 @@ class DemoService:
         img = self._image(image)
         crop = crop_box(img, box)
         region = TextBox.from_box(*clip_box(img, box))
-        pred = self._shown(rec, [crop], rec.read(crop, **self._decode(task)))[0]
+        pred = self._shown(rec, [crop], rec.read(crop))[0]
         self._recent.put(rec, crop, pred)
         return Region.of(region, pred, added=True)
 
@@ -369,21 +354,21 @@ class DemoService:
         rec = self.models.get(task)
         crop = self._region_crop(self._image(image), task, region)
         t0 = time.perf_counter()
-        pred = self._recent.get(rec, crop) or self._shown(rec, [crop], rec.read(crop, **self._decode(task)))[0]
+        pred = self._recent.get(rec, crop) or self._shown(rec, [crop], rec.read(crop))[0]
         t1 = time.perf_counter()
         height = 80 if rec.cfg.img_w >= 2 * rec.cfg.img_h else 200  # a square input (house numbers) shown larger
         frames = attention_frames(rec.view_input(crop, pred.view), pred, rec.cfg, height=height)
         gif = save_gif(frames)
         return Reading(pred, frames, gif, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000, crop,
-                       unsure_advice(pred.confidence))
+                       unsure_advice(pred.confidence, rec.reading.unsure_below))
 
     def recognize(self, image, task: str, beam_width: int | None = None, box=None) -> Reading:
-        """beam_width None: the task's default (DEFAULT_BEAM). box (x0, y0, x1, y1) in image pixels: read
+        """beam_width None: the model's reading settings. box (x0, y0, x1, y1) in image pixels: read
         only that region (the crop the person drew); `Reading.image` is then the crop."""
         rec = self.models.get(task)
         img = self._region(image, box)
         t0 = time.perf_counter()
-        pred = rec.read(img, beam_width=beam_width or DEFAULT_BEAM.get(task, 1), views=DEFAULT_VIEWS.get(task, 1))[0]
+        pred = rec.read(img, beam_width=beam_width)[0]
         pred = self._shown(rec, [img], [pred])[0]
         t1 = time.perf_counter()
         if beam_width is None:
@@ -391,7 +376,7 @@ class DemoService:
         frames = attention_frames(rec.view_input(img, pred.view), pred, rec.cfg)  # the input it was read from
         gif = save_gif(frames)
         t2 = time.perf_counter()
-        return Reading(pred, frames, gif, (t1 - t0) * 1000, (t2 - t1) * 1000, img, unsure_advice(pred.confidence))
+        return Reading(pred, frames, gif, (t1 - t0) * 1000, (t2 - t1) * 1000, img, unsure_advice(pred.confidence, rec.reading.unsure_below))
 
     def save(self, image, task: str, corrected_text: str | None, client_id: str, box=None,
              region: Region | None = None) -> tuple[int, str]:
@@ -411,7 +396,7 @@ class DemoService:
         else:
             img = self._region(image, box)
         # what the model says about exactly this image: usually just read by recognize(), else read now
-        pred = self._recent.get(rec, img) or self._shown(rec, [img], rec.read(img, **self._decode(task)))[0]
+        pred = self._recent.get(rec, img) or self._shown(rec, [img], rec.read(img))[0]
         version = f"{rec.meta.get('steps', 'untrained')} steps"
 
         def write(s):

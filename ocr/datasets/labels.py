@@ -116,3 +116,33 @@ def folder_dataset(path: str | Path, cfg: ModelConfig | None = None, labels: str
     if not f.is_file():
         raise FileNotFoundError(f"no labels file {f} (expected lines 'relative/path<TAB>label')")
     return LabelledList(read_labels_tsv(f), cfg, name=f"folder:{path}")
+
+
+def label_files(root: Path) -> list[Path]:
+    if (root / "labels.tsv").is_file():
+        return [root / "labels.tsv"]
+    found = sorted(root.glob("*/labels.tsv"))
+    if not found:
+        raise FileNotFoundError(f"no labels.tsv in {root} or its sub-folders")
+    return found
+
+
+def split_folders(root: Path, charset: str, max_len: int, fraction: float):
+    """Labelled folders (ROOT/labels.tsv or ROOT/*/labels.tsv) split by a hash of each path relative to ROOT
+    (`scripts/split_labels.py`) -> (train, val, dropped): lists of (absolute path, label) and a Counter of the
+    labels dropped per folder (outside the charset or too long)."""
+    root = root.resolve()
+    train, val, dropped = [], [], Counter()
+    for f in label_files(root):
+        for path, label in read_labels_tsv(f):
+            if normalize_label(label, charset, max_len) is None:
+                dropped[str(f.parent.relative_to(root))] += 1
+                continue
+            path = path.resolve()
+            in_val = stable_fraction(path.relative_to(root).as_posix()) < fraction
+            (val if in_val else train).append((path, label))
+    return train, val, dropped
+
+
+def write_tsv(rows, path: Path) -> None:
+    path.write_text("".join(f"{p}\t{label}\n" for p, label in rows), encoding="utf-8")

@@ -12,8 +12,9 @@ A spec on the command line is `kind[:PATH][:WEIGHT][@SPLIT]`:
     lmdb:PATH[:WEIGHT]            a scene-text LMDB (num-samples, image-%09d, label-%09d)
     corpus:PATH[:WEIGHT]          a pre-rendered synthetic corpus (ocr.corpus, scripts/prerender.py)
 
-Other packages add kinds with `register_kind` (the corrections store adds `feedback[:DB]` when
-`feedback.dataset` is imported); `ocr` itself depends on none of them.
+Other installed packages add kinds through the entry-point group `ocr.dataset_kinds` (name -> a `Kind`; the
+corrections store adds `feedback[:DB]` in this project's pyproject.toml), loaded only when that kind is asked
+for, so `ocr` itself imports none of them; `register_kind` adds one at run time.
 
     build_dataset("folder:data/val", cfg) -> a Dataset of (image, label), labels filtered by the label rule
 """
@@ -60,16 +61,32 @@ def register_kind(name: str, build: Callable[..., Dataset], path: str = "require
     KINDS[name] = Kind(build, path)
 
 
+ENTRY_POINTS = "ocr.dataset_kinds"
+
+
+def _kind(name: str, text: str) -> Kind:
+    """A registered kind, or one an installed package declares under ENTRY_POINTS (loaded now)."""
+    if name not in KINDS:
+        from importlib.metadata import entry_points
+        for ep in entry_points(group=ENTRY_POINTS, name=name):
+            kind = ep.load()
+            if not isinstance(kind, Kind):
+                raise ValueError(f"the entry point {ep.value} for dataset kind {name!r} is not an ocr Kind")
+            KINDS[name] = kind
+            break
+    if name not in KINDS:
+        raise ValueError(f"unknown dataset kind {name!r} in {text!r}; one of {', '.join(sorted(KINDS))} (others come "
+                         f"from installed packages: entry points {ENTRY_POINTS!r}; this project's need `pip install -e .`)")
+    return KINDS[name]
+
+
 def parse_spec(text: str) -> Spec:
     """'kind[:path][:weight][@split]' -> Spec. Paths may contain ':' (the weight is the last field)."""
     split = None
     if "@" in text:
         text, split = text.rsplit("@", 1)
     name, _, rest = text.partition(":")
-    if name not in KINDS:
-        hint = " ('feedback' is added by importing feedback.dataset)" if name == "feedback" else ""
-        raise ValueError(f"unknown dataset kind {name!r} in {text!r}; one of {', '.join(sorted(KINDS))}{hint}")
-    kind = KINDS[name]
+    kind = _kind(name, text)
     weight = 1.0
     head, _, tail = rest.rpartition(":")
     try:
