@@ -1,14 +1,14 @@
 """The store as a training dataset: `feedback[:DB]` in a --data / --mix spec.
 
-`KIND` is declared in pyproject.toml under the entry-point group `ocr.dataset_kinds`, so `ocr.datasets.specs`
+`KIND` is declared in pyproject.toml under the entry-point group `ocr.dataset_kinds`, so `ocr.training.datasets.specs`
 finds it when a spec asks for `feedback` (ocr itself knows nothing of the store). It needs torch; the rest of the
 package does not.
 """
 from __future__ import annotations
 
 from ocr.config import ModelConfig
-from ocr.datasets.labels import LabelledList
-from ocr.datasets.specs import Kind
+from ocr.training.datasets.labels import LabelledList
+from ocr.training.datasets.specs import Kind
 
 from .db import make_engine, session_factory
 from .store import labelled_samples

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from ocr.config import TASKS
-from ocr.datasets.labels import LabelledList, stable_fraction
+from ocr.training.datasets.labels import LabelledList, stable_fraction
 
 REFERENCE_SEED = 424_242  # the gate's synthetic reference set: the same images on every run
 
@@ -137,8 +137,8 @@ class Finetuned:
 
 def gate_sets(cfg, task: str, reference: int, extra: list[str]) -> dict:
     """The gate's sets: a fixed synthetic reference set and the operator's extra sets."""
-    from ocr.data import Materialized
-    from ocr.datasets.specs import build_dataset, parse_spec
+    from ocr.training.data import Materialized
+    from ocr.training.datasets.specs import build_dataset, parse_spec
 
     sets = {}
     if reference > 0:
@@ -187,7 +187,7 @@ def settings_states(settings: FinetuneSettings) -> tuple[str, ...]:
 
 def training_mix(settings: FinetuneSettings, cfg, train_fb, log=print) -> tuple[list, list]:
     """The mix -> (specs, datasets); the feedback entry is the training part of the corrections."""
-    from ocr.datasets.specs import build_dataset, parse_spec
+    from ocr.training.datasets.specs import build_dataset, parse_spec
 
     specs = [parse_spec(s) for s in settings.default_mix()]
     if not any(s.kind == "feedback" for s in specs):
@@ -205,7 +205,7 @@ def finetune(settings: FinetuneSettings, on_step: Callable[[int, int, float], bo
     on_phase(text) says what it does now ("measuring the base", "training", ...).
     """
     from ocr import load_checkpoint
-    from ocr.trainer import TrainOptions, evaluate_model, train
+    from ocr.training.trainer import TrainOptions, evaluate_model, train
 
     from .db import resolve_url, safe_url
 
@@ -257,7 +257,7 @@ def finetune(settings: FinetuneSettings, on_step: Callable[[int, int, float], bo
 def reads_as_accepted(model, base_model, heldout: LabelledList) -> dict:
     """"Did it help?": of the held-out corrections (never trained on), how many the base and the new
     model read exactly as the moderator accepted them -> {"count", "before", "after"}."""
-    from ocr.trainer import evaluate_model
+    from ocr.training.trainer import evaluate_model
 
     if not len(heldout):
         return {"count": 0, "before": 0, "after": 0}

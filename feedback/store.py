@@ -427,7 +427,7 @@ def export_folder(session: Session, task: str, out: str | Path, states=("accepte
 
 
 def export_lmdb(session: Session, task: str, out: str | Path, states=("accepted",)) -> int:
-    from ocr.datasets.lmdb_io import write_lmdb
+    from ocr.training.datasets.lmdb_io import write_lmdb
 
     items = [(png, text) for _, png, text in labelled_samples(session, task, states)]
     return write_lmdb(items, out, progress=False)["written"]

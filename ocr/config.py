@@ -162,5 +162,4 @@ def preset(name: str) -> ModelConfig:
 PRESETS = ("words", "digits")
 TASKS = PRESETS  # what the app, the store and the scripts offer: one task per preset
 # Names the command lines offer, kept here (no torch) so that every script's --help answers at once.
-WORD_ENGINES = ("v1", "v2", "v3", "v4", "v5", "v6")    # ocr.synth.WordSynth(engine=...)
 PRECISIONS = ("auto", "fp32", "bf16")                  # the serving encoder (ocr.recognizer)

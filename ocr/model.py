@@ -30,7 +30,7 @@ class RowContext(nn.Module):
     Each of the fh rows is read left to right and right to left as a sequence of fw columns, so every
     position sees the whole row (a column alone sees only its receptive field). The output projection
     starts at zero, so a context module added to a trained encoder leaves its features unchanged until
-    it has learned something (`ocr.widen.add_context`).
+    it has learned something (`ocr.training.widen.add_context`).
     """
 
     def __init__(self, dim: int, hidden: int):

@@ -25,7 +25,7 @@ def network_image(source, config: ModelConfig) -> Image.Image:
     Words: greyscale, resized to (img_w, img_h) ignoring aspect ratio.
     Digits (resize_h > 0): RGB, resized to (resize_w, resize_h); `preprocess` then crops it.
     `preprocess(network_image(x, c), c)` equals `preprocess(x, c)`: a pre-rendered corpus
-    (`ocr.corpus`) stores these small images and trains on exactly what it would have seen.
+    (`ocr.training.corpus`) stores these small images and trains on exactly what it would have seen.
     """
     img = load_image(source)
     img = img.convert("L" if config.channels == 1 else "RGB")

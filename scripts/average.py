@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from ocr.cli import add_checked_write_options, agrees_enough, refuse_overwrite
+from ocr.training.checks import add_checked_write_options, agrees_enough, refuse_overwrite
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -116,7 +116,7 @@ def tesseract_reader():
     """Tesseract 5 (tesserocr, in-process, single-line) limited to one OpenMP thread, or SystemExit."""
     import os
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # read by libtesseract when it loads
-    from ocr.baselines import Tesseract
+    from ocr.training.baselines import Tesseract
     return Tesseract()
 
 
@@ -162,7 +162,7 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
 def _scenes(n: int, words: int = 10, size=(1280, 960)):
     import random
 
-    from ocr.scenes import make_scene
+    from ocr.synth.scenes import make_scene
 
     synth = WordSynth(preset("words").charset, seed=321)
     rng = random.Random(0)
@@ -171,7 +171,7 @@ def _scenes(n: int, words: int = 10, size=(1280, 960)):
 
 def time_photos(rec, n: int, words: int = 10, size=(1280, 960), threads_list=(1, 2), beams=((1, 1), (5, 5))):
     """Median ms to read a whole photo (`ocr.read_photo`): n scenes of `words` synthetic words pasted on texture
-    photos (`ocr.scenes`), found by the text detector and read in one batch. -> rows (threads, decoding,
+    photos (`ocr.synth.scenes`), found by the text detector and read in one batch. -> rows (threads, decoding,
     total ms, detection ms, words found per photo)."""
     from ocr import detect, photo
 
@@ -268,7 +268,7 @@ def main(argv=None) -> int:
         return 0
     if args.baseline:
         from ocr import load_image
-        from ocr.datasets.specs import build_dataset
+        from ocr.training.datasets.specs import build_dataset
         rec = load_recognizer(args.models[0], lm_weight=args.lm_weight)
         if args.images:
             ds = build_dataset(args.images, rec.cfg)

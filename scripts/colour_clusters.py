@@ -5,7 +5,7 @@
 
 For each crop: Otsu's threshold on its grey levels splits it in two; the part that touches the
 crop's border more is the background, the other the text. The (text RGB, background RGB) pairs
-are clustered with k-means (scipy); the engine (ocr.synth_v2) draws a cluster by its size and a
+are clustered with k-means (scipy); the engine (ocr.synth.words) draws a cluster by its size and a
 pair around its mean with the cluster's spread. Only colour statistics are written, no image.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
 
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
-from ocr.datasets.labels import folder_dataset  # noqa: E402
+from ocr.training.datasets.labels import folder_dataset  # noqa: E402
 from ocr.images import InvalidImageError, load_image  # noqa: E402
 
 

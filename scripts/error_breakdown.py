@@ -43,9 +43,9 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
 import torch  # noqa: E402
-from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
-from ocr.evaluation import evaluate  # noqa: E402
-from ocr.metrics import standard  # noqa: E402
+from ocr.training.datasets.specs import build_dataset, parse_spec  # noqa: E402
+from ocr.training.evaluation import evaluate  # noqa: E402
+from ocr.training.metrics import standard  # noqa: E402
 from ocr.synth import load_lexicon  # noqa: E402
 from ocr.viz import contact_sheet  # noqa: E402
 

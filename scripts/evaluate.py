@@ -67,10 +67,10 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
 import torch  # noqa: E402
-from ocr.baselines import Tesseract  # noqa: E402
-from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
-from ocr.evaluation import evaluate as read_all  # noqa: E402
-from ocr.metrics import Scores  # noqa: E402
+from ocr.training.baselines import Tesseract  # noqa: E402
+from ocr.training.datasets.specs import build_dataset, parse_spec  # noqa: E402
+from ocr.training.evaluation import evaluate as read_all  # noqa: E402
+from ocr.training.metrics import Scores  # noqa: E402
 from ocr.views import view_of  # noqa: E402
 
 

@@ -6,7 +6,7 @@
     python scripts/evaluate_photos.py --task digits --whole ../shared/data/real/samples/svhn   # labelled whole photos
 
 Each scene is a texture photo (the synthetic engine's, 1280x960 by default) with 1-8 of the crops pasted at random
-heights (24-110 px), turns (up to 15 degrees) and places, none overlapping (`ocr.scenes`); a fixed --seed makes
+heights (24-110 px), turns (up to 15 degrees) and places, none overlapping (`ocr.synth.scenes`); a fixed --seed makes
 the same scenes every time. A pasted word counts as found when a returned box overlaps its box with IoU >= 0.5
 (each returned box matches one word), and as read when it is found and its text is right (standard protocol:
 lower case, 0-9 a-z). Printed: detection recall and precision, end-to-end word accuracy, the accuracy of reading
@@ -64,11 +64,11 @@ def main(argv=None) -> int:
 
     from ocr import photo
     from ocr.cli import reading_args, recognizer_or_exit
-    from ocr.datasets.labels import folder_dataset
+    from ocr.training.datasets.labels import folder_dataset
     from ocr.detect import TextBox, find_text
     from ocr.images import load_image
-    from ocr.metrics import standard
-    from ocr.scenes import box_iou, make_scene
+    from ocr.training.metrics import standard
+    from ocr.synth.scenes import box_iou, make_scene
 
     torch.set_num_threads(args.threads)
     rec = recognizer_or_exit(args.model or args.task, lm_weight=args.lm_weight)

@@ -4,7 +4,7 @@
     python scripts/make_examples.py
 
 Deterministic: fixed texts and seeds. Every example is a sign or a house-number plate we draw (DejaVu Sans
-Bold) on one of scikit-image's CC0 / public-domain sample photos (ocr.textures), at an angle, with blur and
+Bold) on one of scikit-image's CC0 / public-domain sample photos (ocr.synth.textures), at an angle, with blur and
 JPEG loss: whole photos (`photo-<task>_<n>_<text>.png`, to try the crop) and crops of such photos as a person
 would cut them (`<task>_<n>_<text>.png`; house numbers with the SVHN protocol's 30 % margin). All are ours to ship, unlike the research-only benchmark images.
 """
@@ -30,8 +30,8 @@ def photo(task, text, name, plate, ink, where, angle, size=(640, 427)) -> Image.
     """A whole 'photo': a plate with the text on a CC0 sample photo, slightly turned, blurred, JPEG'd."""
     import io
 
-    from ocr import textures
-    from ocr.fonts import find_fonts
+    from ocr.synth import textures
+    from ocr.synth.fonts import find_fonts
     bg = Image.open(textures.photo_dir() / name).convert("RGB").resize(size, Image.BICUBIC)
     font_path = next(f for f in find_fonts(required=text) if f.endswith("DejaVuSans-Bold.ttf"))
     from PIL import ImageFont

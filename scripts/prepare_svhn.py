@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
-from ocr.datasets.svhn import read_digit_struct  # noqa: E402
+from ocr.training.datasets.svhn import read_digit_struct  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -17,8 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from ocr.cli import add_font_options, added_fonts
-from ocr.config import WORD_ENGINES
+from ocr.synth import DEFAULT_ENGINE, SYNTH_PRESETS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,20 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="corpus folder (created; resumed if it exists)")
     p.add_argument("--images", type=int, required=True, help="samples in the corpus (rounded up to whole shards)")
     p.add_argument("--seed", type=int, default=1, help="engine seed (default 1; validation uses 10000+)")
-    p.add_argument("--engine", choices=WORD_ENGINES, default="v2", help="word engine version (default v2)")
+    p.add_argument("--engine", choices=sorted(SYNTH_PRESETS), default=DEFAULT_ENGINE,
+                   help=f"word engine preset (ocr.synth.SYNTH_PRESETS; default {DEFAULT_ENGINE}, the shipped model's)")
     p.add_argument("--shard-size", type=int, default=50_000)
     p.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
     p.add_argument("--img-w", type=int, default=None,
                    help="words: store images this wide (default: the preset's 128), for a model made with "
                         "scripts/widen.py --img-w")
-    add_font_options(p)
     return p
 
 
 if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
-from ocr.corpus import prerender  # noqa: E402
+from ocr.training.corpus import prerender  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -48,12 +47,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.images <= 0 or args.shard_size <= 0 or args.workers <= 0:
         p.error("--images, --shard-size and --workers must be positive")
-    added = added_fonts(p, args)
     t = time.perf_counter()
     try:
         r = prerender(args.task, args.out, args.images, seed=args.seed, engine=args.engine,
-                      shard_size=args.shard_size, workers=args.workers, added_fonts=added,
-                      added_rate=args.add_fonts_rate, img_w=args.img_w)
+                      shard_size=args.shard_size, workers=args.workers, img_w=args.img_w)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

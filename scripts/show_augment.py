@@ -5,7 +5,7 @@
     python scripts/show_augment.py synth-digits aug.png --preset digits -n 12
 
 Each row: the original image, then `--variants` draws of the training augmentation (torchvision
-v2, ocr.augment.train_augment), all shown as the network sees them after preprocessing.
+v2, ocr.training.augment.train_augment), all shown as the network sees them after preprocessing.
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
 
 from PIL import Image, ImageDraw  # noqa: E402
 from ocr import load_image  # noqa: E402
-from ocr.augment import train_augment  # noqa: E402
-from ocr.datasets.specs import build_dataset  # noqa: E402
+from ocr.training.augment import train_augment  # noqa: E402
+from ocr.training.datasets.specs import build_dataset  # noqa: E402
 from ocr.preprocess import preprocess, to_pil  # noqa: E402
 
 

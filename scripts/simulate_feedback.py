@@ -39,7 +39,7 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 from feedback import FeedbackError, accept_pending, add_submission, make_engine, resolve_url, safe_url, session_factory  # noqa: E402
 from ocr import InvalidImageError, load_image  # noqa: E402
-from ocr.datasets.labels import read_labels_tsv  # noqa: E402
+from ocr.training.datasets.labels import read_labels_tsv  # noqa: E402
 
 
 def main(argv=None) -> int:

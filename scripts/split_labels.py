@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 
 from ocr.config import PRESETS, preset
@@ -34,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
-from ocr.datasets.labels import split_folders, write_tsv  # noqa: E402
+from ocr.training.datasets.labels import split_folders, write_tsv  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -29,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
-from ocr.datasets.specs import build_dataset, parse_spec  # noqa: E402
-from ocr.datasets.lmdb_io import write_lmdb  # noqa: E402
+from ocr.training.datasets.specs import build_dataset, parse_spec  # noqa: E402
+from ocr.training.datasets.lmdb_io import write_lmdb  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,7 @@ Examples:
 Resuming: --restore with the same --data continues the run (optimizer, step); a different
 --data starts a fine-tune from those weights (the parent is recorded in the new checkpoints).
 
-A shipped model from its recipe (ocr/recipes.py: every stage's data, schedule, EMA and CTC, then the export with
+A shipped model from its recipe (ocr/training/recipes.py: every stage's data, schedule, EMA and CTC, then the export with
 its reading settings), all stages in order; run the same command again to resume after an interruption:
   python scripts/train.py --recipe words --real REAL --out runs/words     # REAL: labelled real train crops
   python scripts/train.py --recipe words --real REAL --out runs/words --dry-run
@@ -22,8 +22,8 @@ import argparse
 import sys
 
 from ocr.config import CHARSET_ALNUM_LOWER, PRESETS, preset
-from ocr.options import TrainOptions
-from ocr.recipes import RECIPES
+from ocr.training.options import TrainOptions
+from ocr.training.recipes import RECIPES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +73,7 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
 from ocr.checkpoint import read_header  # noqa: E402
-from ocr.trainer import dist_info, train, training_sets  # noqa: E402
+from ocr.training.trainer import dist_info, train, training_sets  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
 def recipe_main(parser, args) -> int:
     from pathlib import Path
 
-    from ocr.recipes import plan, run_recipe
+    from ocr.training.recipes import plan, run_recipe
     recipe = RECIPES[args.recipe]
     out = Path(args.out if args.out != "saves" else f"runs/{recipe.name}")
     print("\n".join(plan(recipe, out)))

@@ -33,10 +33,10 @@ def main(argv=None) -> int:
     if not args.lr > 0:
         p.error("--lr must be positive")
 
-    from ocr.numbers_training import FinderOptions, train_finder
+    from ocr.training.numbers_training import FinderOptions, train_finder
     fonts = None
     if args.fonts:
-        from ocr.fonts import find_fonts
+        from ocr.synth.fonts import find_fonts
         fonts = find_fonts(args.fonts)
     best = train_finder(args.out, FinderOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                                 seed=args.seed, val_every=args.val_every, val_size=args.val_size,

@@ -9,12 +9,12 @@
 
 Each stage may only grow (widths and convolutions at least the old ones; the last width feeds the
 decoder and stays). Old channels see nothing of the new ones, new residual convolutions start
-almost silent and an added context BiLSTM starts with a zero output projection (`ocr.widen`), so
+almost silent and an added context BiLSTM starts with a zero output projection (`ocr.training.widen`), so
 the grown model reads what the old one reads before any training. The script checks this on --check synthetic samples and fails (exit 1, nothing written) below
 --min-agree. The output keeps the old metadata under "widened_from"; it is written atomically and
 an existing file is replaced only with --force.
 
---img-w W makes a words model read W-pixel-wide inputs (`ocr.widen.reshape_input`: the position
+--img-w W makes a words model read W-pixel-wide inputs (`ocr.training.widen.reshape_input`: the position
 embedding is resized along the width). That one does change readings: its agreement is printed,
 and --min-agree 0 accepts it; fine-tune it on data of that width (scripts/prerender.py --img-w W).
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from ocr.cli import add_checked_write_options, agrees_enough, refuse_overwrite
+from ocr.training.checks import add_checked_write_options, agrees_enough, refuse_overwrite
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
 import torch  # noqa: E402
 from ocr import CheckpointError, TextRecognizer, load_checkpoint  # noqa: E402
 from ocr.checkpoint import save_checkpoint  # noqa: E402
-from ocr.widen import reshape_input, widen  # noqa: E402
+from ocr.training.widen import reshape_input, widen  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""Pre-rendered corpora (ocr.corpus, scripts/prerender.py) and exact resumption of training."""
+"""Pre-rendered corpora (ocr.training.corpus, scripts/prerender.py) and exact resumption of training."""
 import subprocess
 import sys
 from pathlib import Path
@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import load_file
 
 from ocr.config import preset
-from ocr.corpus import corpus_dataset, make_engine, prerender
-from ocr.datasets.specs import build_dataset
+from ocr.training.corpus import corpus_dataset, make_engine, prerender
+from ocr.training.datasets.specs import build_dataset
 from ocr.preprocess import preprocess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def test_a_corpus_with_added_fonts_records_them_and_draws_with_them(tmp_path):
     import os
     import random
 
-    from ocr.fonts import _matplotlib_dir
+    from ocr.synth.fonts import _matplotlib_dir
 
     serif = os.path.join(_matplotlib_dir() or "", "DejaVuSerif.ttf")
     if not os.path.exists(serif):
@@ -55,7 +55,7 @@ def test_a_corpus_with_added_fonts_records_them_and_draws_with_them(tmp_path):
               added_rate=0.5, progress=False)
     desc = json.loads((out / "corpus.json").read_text())
     assert desc["added_fonts"] == 1 and desc["added_rate"] == 0.5
-    engine = make_engine("words", 2, "v2", plain, (serif,), 0.5)
+    engine = make_engine("words", 2, "v6", plain, (serif,), 0.5)
     assert [lab for _, lab in corpus_dataset(out)] == [engine[i][1] for i in range(40)]
     picks = [engine.pick_font(random.Random(i), "word") for i in range(200)]
     assert 0.35 < picks.count(serif) / 200 < 0.65
@@ -66,45 +66,6 @@ def test_a_corpus_with_added_fonts_records_them_and_draws_with_them(tmp_path):
     prerender("words", old, images=10, seed=2, shard_size=10, fonts=plain, progress=False)
     assert "added_fonts" not in json.loads((old / "corpus.json").read_text())
     assert prerender("words", old, images=20, seed=2, shard_size=10, fonts=plain, progress=False)["rendered"] == 10
-
-
-@pytest.mark.parametrize("args, message", [
-    (["digits", "--add-fonts", "{fonts}"], "for the words engine only"),
-    (["words", "--add-fonts", "{missing}"], "no such folder"),
-    (["words", "--add-fonts", "{empty}"], "no font there draws"),
-    (["words", "--add-fonts", "{fonts}", "--add-fonts-rate", "0.9"], "must be in"),
-])
-def test_prerender_refuses_bad_added_fonts(tmp_path, args, message):
-    import shutil
-
-    from ocr.fonts import _matplotlib_dir
-
-    (tmp_path / "fonts").mkdir()
-    (tmp_path / "empty").mkdir()
-    shutil.copy(Path(_matplotlib_dir() or "") / "DejaVuSans.ttf", tmp_path / "fonts")
-    args = [a.format(fonts=tmp_path / "fonts", missing=tmp_path / "nope", empty=tmp_path / "empty") for a in args]
-    r = subprocess.run([sys.executable, "scripts/prerender.py", args[0], str(tmp_path / "c"), "--images", "4", *args[1:]],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "c").exists()
-
-
-def test_make_synth_draws_with_added_fonts(tmp_path):
-    import shutil
-
-    from ocr.fonts import _matplotlib_dir
-
-    mpl = Path(_matplotlib_dir() or "")
-    for name, folder in (("DejaVuSans.ttf", "plain"), ("DejaVuSerif.ttf", "added")):
-        (tmp_path / folder).mkdir()
-        shutil.copy(mpl / name, tmp_path / folder)
-    cmd = [sys.executable, "scripts/make_synth.py", "words", str(tmp_path / "out"), "-n", "6", "--fonts",
-           str(tmp_path / "plain"), "--no-system-fonts", "--add-fonts", str(tmp_path / "added")]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "1 fonts, 1 added" in r.stdout
-    assert len((tmp_path / "out" / "labels.tsv").read_text().splitlines()) == 6
-    assert (tmp_path / "out" / "contact_sheet.png").is_file()
 
 
 def test_corpus_errors_are_clear(tmp_path):

@@ -15,8 +15,8 @@ from sqlalchemy import func, inspect, select, text
 from feedback import (FeedbackError, Label, Prediction, Sample, Submission, add_submission, conflicts, export_folder,
                       export_lmdb, labelled_samples, make_engine, session_factory, set_state, set_states, stats,
                       undo_submission, validate_text)
-from ocr.datasets.labels import folder_dataset
-from ocr.datasets.lmdb_io import LmdbDataset
+from ocr.training.datasets.labels import folder_dataset
+from ocr.training.datasets.lmdb_io import LmdbDataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_URL = os.environ.get("OCR_TEST_POSTGRES_URL")

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from ocr import fonts
-from ocr.synth import FontPicker
+from ocr.synth import fonts
+from ocr.synth.render import FontPicker
 
 MPL = fonts._matplotlib_dir()
 DEJAVU = os.path.join(MPL or "", "DejaVuSans.ttf")
@@ -130,29 +130,3 @@ def test_added_fonts_are_drawn_at_their_rate(tmp_path, liar_font):
     assert liar_font in {pick(rng, "7") for _ in range(100)}  # trusted: its '7' counts as a 7
     with pytest.raises(ValueError, match="within"):
         FontPicker((DEJAVU, deco), decorative_rate=0.7, added=(liar_font,), added_rate=0.4)
-
-
-def _fetch_fonts_module():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / "fetch_fonts.py"
-    spec = importlib.util.spec_from_file_location("fetch_fonts", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_the_added_font_list_parses_and_filters(tmp_path):
-    ff = _fetch_fonts_module()
-    listed = ff.read_list()
-    names = [n for n, _ in listed]
-    assert len(names) == len(set(names)) > 50 and all(n.startswith("fonts-") for n in names)
-    keep = dict(listed)["fonts-noto-extra"]
-    tree = tmp_path / "x" / "usr" / "share" / "fonts"
-    tree.mkdir(parents=True)
-    for name in ("NotoSans-CondensedBold.ttf", "NotoSans-Bold.ttf", "NotoSansThai-CondensedBold.ttf", "README.txt"):
-        (tree / name).write_bytes(b"x")
-    (tree / "NotoSerif-ExtraCondensed.ttf").symlink_to(tree / "gone.ttf")  # dangling link: skipped
-    assert [p.name for p in ff.font_files(tmp_path / "x", keep)] == ["NotoSans-CondensedBold.ttf"]
-    assert len(ff.font_files(tmp_path / "x", None)) == 3

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ocr import photo
 from ocr.detect import TextBox, find_text, order_quad, reading_order, rectify, register_detector, split_words
 from ocr.photo import read_photo
-from ocr.scenes import box_iou, make_scene
+from ocr.synth.scenes import box_iou, make_scene
 
 FONT = "DejaVuSans-Bold.ttf"
 
@@ -161,7 +161,7 @@ def test_the_number_finder_resumes_exactly(tmp_path):
     """Two steps, stop, two more == four steps in one go (the data position is the step)."""
     import torch
     from ocr.numbers import load_finder
-    from ocr.numbers_training import FinderOptions, train_finder
+    from ocr.training.numbers_training import FinderOptions, train_finder
     fonts = None
     kw = dict(batch_size=2, val_size=2, val_every=2, warmup=1, threads=1)
     torch.manual_seed(0)

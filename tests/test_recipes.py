@@ -1,4 +1,4 @@
-"""Recipes in code (ocr.recipes): the stages run in order from one command, an interrupted stage resumes, a
+"""Recipes in code (ocr.training.recipes): the stages run in order from one command, an interrupted stage resumes, a
 finished one is skipped, and the export carries the recipe's reading settings."""
 import dataclasses
 import json
@@ -9,7 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from conftest import ROOT
-from ocr import load_recognizer, recipes
+from ocr import load_recognizer
+from ocr.training import recipes
 from ocr.checkpoint import read_header
 from ocr.reading import ReadingSettings
 
@@ -39,7 +40,7 @@ TINY = recipes.Recipe(
 def test_a_recipe_runs_its_stages_in_order_resumes_and_exports_its_reading_settings(tmp_path, monkeypatch):
     real = _real_digits(tmp_path / "real")
     out = tmp_path / "run"
-    from ocr import trainer
+    from ocr.training import trainer
     real_train = trainer.train
     calls = []
 

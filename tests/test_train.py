@@ -150,9 +150,9 @@ def test_split_labels_keeps_readable_labels_and_never_moves_old_images(tmp_path)
 
 def test_train_returns_what_it_kept(tmp_path):
     """train() reports the run folder, the last checkpoint and the best k (best first) as files that exist."""
-    from ocr.data import Materialized
-    from ocr.datasets.specs import build_dataset
-    from ocr.trainer import TrainOptions, train
+    from ocr.training.data import Materialized
+    from ocr.training.datasets.specs import build_dataset
+    from ocr.training.trainer import TrainOptions, train
     cfg = preset("digits")
     data = build_dataset("synth-digits", cfg, seed=1)
     val = {"v": Materialized(build_dataset("synth-digits", cfg, seed=2), 8)}
@@ -170,9 +170,9 @@ def test_train_returns_what_it_kept(tmp_path):
 def test_auxiliary_ctc_head_trains_and_is_not_shipped(tmp_path):
     """--ctc adds a loss on the encoder (with a gradient), the checkpoint holds the
     recognizer only (same keys as without it), and the head is kept for resuming."""
-    from ocr.data import Materialized
-    from ocr.datasets.specs import build_dataset
-    from ocr.trainer import CTCHead, TrainOptions, train
+    from ocr.training.data import Materialized
+    from ocr.training.datasets.specs import build_dataset
+    from ocr.training.trainer import CTCHead, TrainOptions, train
     cfg = preset("digits")
     head = CTCHead(cfg, 256, 11)
     logits = torch.randn(2, 7, 12, requires_grad=True)

@@ -1,4 +1,4 @@
-"""Growing a trained encoder (ocr.widen, scripts/widen.py): the grown model reads as the old one and can learn."""
+"""Growing a trained encoder (ocr.training.widen, scripts/widen.py): the grown model reads as the old one and can learn."""
 import dataclasses
 import re
 import subprocess
@@ -11,7 +11,7 @@ import torch
 from ocr import load_checkpoint, save_checkpoint
 from ocr.config import preset
 from ocr.model import Recognizer
-from ocr.widen import widen
+from ocr.training.widen import widen
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,7 +146,7 @@ def test_widen_cli_adds_a_context(tmp_path):
 
 
 def test_reshape_input_keeps_every_weight_and_resizes_the_position_embedding():
-    from ocr.widen import reshape_input
+    from ocr.training.widen import reshape_input
 
     torch.manual_seed(0)
     model = Recognizer(preset("words")).eval()
@@ -166,7 +166,7 @@ def test_a_corpus_of_another_width_is_refused(tmp_path):
     import dataclasses
     import json
 
-    from ocr.corpus import corpus_dataset
+    from ocr.training.corpus import corpus_dataset
 
     (tmp_path / "shard-00000").mkdir()
     (tmp_path / "corpus.json").write_text(json.dumps({"task": "words", "image_size": [128, 32]}))

@@ -5,7 +5,7 @@ Layout of a corpus folder:
 
     OUT/corpus.json      what it is: task, engine, seed, shard size, image size, font count
                          (and the count and rate of added fonts, when there are any)
-    OUT/shard-00000/     an LMDB (`ocr.datasets.lmdb_io` layout) of samples [0, shard_size)
+    OUT/shard-00000/     an LMDB (`ocr.training.datasets.lmdb_io` layout) of samples [0, shard_size)
     OUT/shard-00001/     samples [shard_size, 2 * shard_size), ...
 
 Sample i of a corpus is `engine(seed)[i]` stored as the PNG of `network_image` (32x128 grey for
@@ -26,9 +26,9 @@ from pathlib import Path
 from torch.utils.data import ConcatDataset
 from tqdm import tqdm
 
-from .config import ModelConfig, preset
+from ..config import ModelConfig, preset
 from .datasets.labels import FilterReport
-from .preprocess import network_image
+from ..preprocess import network_image
 
 CHUNK = 250  # samples a worker renders per task
 _SYNTH = None  # the engine of a worker process
@@ -38,7 +38,7 @@ def make_engine(task: str, seed: int, engine: str, fonts: tuple[str, ...] | None
                 added_fonts: tuple[str, ...] = (), added_rate: float = 0.4):
     """The synthetic dataset of a task: WordSynth (words) or DigitSynth (digits); added fonts
     (trusted text fonts drawn for `added_rate` of the words, see `ocr.synth.FontPicker`) are for words."""
-    from .synth import DigitSynth, WordSynth
+    from ..synth import DigitSynth, WordSynth
 
     cfg = preset(task)
     if task == "words":
@@ -50,7 +50,7 @@ def make_engine(task: str, seed: int, engine: str, fonts: tuple[str, ...] | None
 
 
 def corpus_config(task: str, img_w: int | None = None) -> ModelConfig:
-    """The task's preset, with another input width for words when asked (e.g. 192 for `ocr.widen.reshape_input`)."""
+    """The task's preset, with another input width for words when asked (e.g. 192 for `ocr.training.widen.reshape_input`)."""
     import dataclasses
 
     cfg = preset(task)
@@ -92,7 +92,7 @@ def shard_dir(out: Path, k: int) -> Path:
     return out / f"shard-{k:05d}"
 
 
-def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: str = "v2",
+def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: str = "v6",
               shard_size: int = 50_000, workers: int = 1, fonts: tuple[str, ...] | None = None,
               added_fonts: tuple[str, ...] = (), added_rate: float = 0.4, progress: bool = True,
               img_w: int | None = None) -> dict:
@@ -103,7 +103,7 @@ def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: st
     """
     import lmdb
 
-    from .fonts import find_fonts
+    from ..synth.fonts import find_fonts
 
     out = Path(out)
     if fonts is None:

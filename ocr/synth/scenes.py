@@ -3,7 +3,7 @@
     make_scene(crops, rng, size=(1280, 960)) -> (RGB photo, [(quad (4, 2), label)])
 
 Each crop is scaled to a random height, turned by up to `max_angle` degrees and pasted where it overlaps no
-other word; the background is a random crop of one of the synthetic engine's texture photos (`ocr.textures`),
+other word; the background is a random crop of one of the synthetic engine's texture photos (`ocr.synth.textures`),
 scaled to the scene's size. A pure function of the rng's state and the crops given.
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ import functools
 import os
 from pathlib import Path
 
-from .settings import cache_dir
+from ..settings import cache_dir
 
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts")
 FONT_SUFFIXES = (".ttf", ".otf", ".TTF", ".OTF")
@@ -73,9 +73,9 @@ def find_fonts(extra_dirs: tuple[str, ...] = (), required: str = "", system: boo
 # renderings of all printable characters (matplotlib's bundled DejaVu/STIX fonts) must be the same
 # character, up to case and the look-alike groups below. Seven-segment display fonts are a real
 # style for digits, which this template test cannot judge, so they are trusted for digits only.
-# With top=k (the v6 engine: 3) the character need only be among the k nearest distinct characters:
+# With top=k (the v6 preset: 3) the character need only be among the k nearest distinct characters:
 # the strict test refuses the G of about half the fonts whose C it keeps (their Gs come out nearest
-# to C, O, 0 or 6), so v1-v5 draw C in styles whose G they never show, and an upper-case G read as C
+# to C, O, 0 or 6), so the strict test draws C in styles whose G it never shows, and an upper-case G read as C
 # was the most frequent one-letter misread of the words model before v6 (docs/HISTORY.md).
 
 GLYPH = 20  # glyph bitmaps are scaled into GLYPH x GLYPH, aspect kept
@@ -190,7 +190,7 @@ def legibility(paths, trusted=(), top: int = 1) -> dict[str, frozenset]:
     trusted: paths of fonts known to be text fonts (script and handwriting faces fail the
     template test although their letters are letters): every character they draw counts.
     top: a character counts if it is among the `top` nearest distinct reference characters (1: the
-    nearest, the engines v1-v5; 3: v6).
+    nearest, the v2 and v4 presets; 3: v6).
     """
     import json
 

@@ -24,13 +24,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import ConcatDataset, DataLoader
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, load_train_state, save_checkpoint
-from .config import ModelConfig
-from .hardware import cpu_has_bf16
+from ..checkpoint import load_checkpoint, load_train_state, save_checkpoint
+from ..config import ModelConfig
+from ..hardware import cpu_has_bf16
 from .augment import train_augment
 from .data import Prepared, collate
 from .options import TrainOptions
-from .model import Recognizer
+from ..model import Recognizer
 from .sampling import MixedBatchSampler
 
 
@@ -68,7 +68,7 @@ def training_sets(cfg: ModelConfig, data: list[str] | None, val: list[str] | Non
 
 def is_synthetic(dataset) -> bool:
     """Synthetic data (the engines, pre-rendered corpora) brings its own distortions."""
-    from .synth import DigitSynth, WordSynth
+    from ..synth import DigitSynth, WordSynth
     return isinstance(dataset, (WordSynth, DigitSynth)) or getattr(dataset, "synthetic", False)
 
 
@@ -88,10 +88,10 @@ def dist_info() -> tuple[int, int, int]:
 @torch.no_grad()
 def evaluate_model(model: Recognizer, dataset, batch_size: int = 128, limit: int | None = None) -> dict:
     """Greedy-decode a (image, label) dataset with the training model itself, no word prior, batched (the
-    validation of a run; `ocr.evaluation.evaluate`) -> {"count", "accuracy", "exact", "ned"}.
+    validation of a run; `ocr.training.evaluation.evaluate`) -> {"count", "accuracy", "exact", "ned"}.
     An image that cannot be read counts as a misread, never as absent."""
     from .evaluation import evaluate
-    from .recognizer import TextRecognizer
+    from ..recognizer import TextRecognizer
 
     was_training = model.training
     try:

@@ -1,6 +1,6 @@
 """From (image, label) samples to network input batches.
 
-Every dataset (`ocr.datasets`) yields `(image, label)` (a PIL image, a path or bytes; a str); `Prepared` turns
+Every dataset (`ocr.training.datasets`) yields `(image, label)` (a PIL image, a path or bytes; a str); `Prepared` turns
 that into the network input with the shared `preprocess`, and `collate` batches it:
 
     Prepared(ds, cfg)[i] -> (tensor (C, H, W), label) or (None, label) when the image is unreadable
@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from .config import ModelConfig
-from .images import InvalidImageError, load_image
-from .preprocess import preprocess
+from ..config import ModelConfig
+from ..images import InvalidImageError, load_image
+from ..preprocess import preprocess
 
 
 class Prepared(Dataset):

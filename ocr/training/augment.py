@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 from torchvision.transforms import v2
 
-from .config import ModelConfig
-from .synth import degrade
+from ..config import ModelConfig
+from ..synth.render import degrade
 
 
 class RandomBorders:

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..config import ModelConfig
-from ..settings import cache_dir
+from ...config import ModelConfig
+from ...settings import cache_dir
 from .labels import FilterReport, normalize_label
 
 SPLITS = ("train", "val", "test")

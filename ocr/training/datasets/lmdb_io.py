@@ -13,7 +13,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ..config import ModelConfig
+from ...config import ModelConfig
 from .labels import FilterReport
 
 

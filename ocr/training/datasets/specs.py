@@ -2,15 +2,15 @@
 
 A spec on the command line is `kind[:PATH][:WEIGHT][@SPLIT]`:
 
-    synth-words[:WEIGHT][@ENGINE] synthetic words (ocr.synth.WordSynth), engine v2 (the shipped
-                                  models') unless @v1, @v3 or @v4 is given
+    synth-words[:WEIGHT][@PRESET] synthetic words (ocr.synth.WordSynth), preset v6 (the shipped words
+                                  model's last) unless @v2 or @v4 is given (ocr.synth.SYNTH_PRESETS)
     synth-digits[:WEIGHT]         synthetic house numbers (ocr.synth.DigitSynth)
     folder:PATH[:WEIGHT]          PATH/labels.tsv with lines `relative/path<TAB>label`
-    tight:PATH[:WEIGHT]           the same, images cut tight around the text (ocr.datasets.tight)
+    tight:PATH[:WEIGHT]           the same, images cut tight around the text (ocr.training.datasets.tight)
     mjsynth:PATH[:WEIGHT][@SPLIT] the MJSynth (Synth90k) folder, split train|val|test
     svhn:PATH[:WEIGHT][@SPLIT]    an SVHN format-1 split converted by scripts/prepare_svhn.py
     lmdb:PATH[:WEIGHT]            a scene-text LMDB (num-samples, image-%09d, label-%09d)
-    corpus:PATH[:WEIGHT]          a pre-rendered synthetic corpus (ocr.corpus, scripts/prerender.py)
+    corpus:PATH[:WEIGHT]          a pre-rendered synthetic corpus (ocr.training.corpus, scripts/prerender.py)
 
 Other installed packages add kinds through the entry-point group `ocr.dataset_kinds` (name -> a `Kind`; the
 corrections store adds `feedback[:DB]` in this project's pyproject.toml), loaded only when that kind is asked
@@ -26,7 +26,7 @@ from typing import Callable
 
 from torch.utils.data import Dataset
 
-from ..config import ModelConfig
+from ...config import ModelConfig
 from .labels import folder_dataset
 
 
@@ -120,14 +120,14 @@ def build_dataset(spec: Spec | str, cfg: ModelConfig, seed: int = 0, length: int
 
 
 def _synth(spec: Spec, cfg: ModelConfig, seed: int = 0, length: int | None = None, font_dirs=(), **_):
-    from ..fonts import find_fonts
-    from ..synth import DigitSynth, WordSynth
+    from ...synth.fonts import find_fonts
+    from ...synth import DigitSynth, WordSynth
     kw = {"length": length} if length else {}
     if spec.kind == "synth-words":
-        from ..synth import ENGINES
-        engine = spec.split or "v2"
-        if engine not in ENGINES:
-            raise ValueError(f"unknown word engine {engine!r} in synth-words@{engine}; one of {', '.join(ENGINES)}")
+        from ...synth import DEFAULT_ENGINE, SYNTH_PRESETS
+        engine = spec.split or DEFAULT_ENGINE
+        if engine not in SYNTH_PRESETS:
+            raise ValueError(f"unknown word engine {engine!r} in synth-words@{engine}; one of {', '.join(SYNTH_PRESETS)}")
         fonts = find_fonts(font_dirs, required=string.ascii_letters + string.digits) if font_dirs else None
         return WordSynth(cfg.charset, fonts=fonts, seed=seed, max_len=cfg.max_len, engine=engine, **kw)
     fonts = find_fonts(font_dirs, required=string.digits) if font_dirs else None

@@ -26,7 +26,7 @@ import dataclasses
 
 import torch
 
-from .model import Recognizer
+from ..model import Recognizer
 
 NEW_GAIN = 1e-3
 

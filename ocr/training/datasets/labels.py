@@ -15,7 +15,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from ..config import ModelConfig, lower_if_caseless
+from ...config import ModelConfig, lower_if_caseless
 
 
 def stable_hash32(key: str) -> int:

@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..config import SVHN_EXPAND
-from ..images import InvalidImageError, load_image
+from ...config import SVHN_EXPAND
+from ...images import InvalidImageError, load_image
 
 
 def frame_tight(img: Image.Image, expand: float = SVHN_EXPAND) -> Image.Image:

@@ -20,9 +20,9 @@ from pathlib import Path
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..config import SVHN_EXPAND, ModelConfig, svhn_frame
+from ...config import SVHN_EXPAND, ModelConfig, svhn_frame
 from .labels import FilterReport
-from ..images import InvalidImageError, load_image
+from ...images import InvalidImageError, load_image
 
 FIELDS = ("height", "label", "left", "top", "width")
 

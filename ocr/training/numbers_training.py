@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import load_train_state
-from .numbers import SIZE, STRIDE, NumberFinder, letterbox, load_finder, peaks, save_finder
+from ..checkpoint import load_train_state
+from ..numbers import SIZE, STRIDE, NumberFinder, letterbox, load_finder, peaks, save_finder
 
 GRID = SIZE // STRIDE
 
@@ -102,7 +102,7 @@ def evaluate_finder(model: NumberFinder, ds, n: int) -> dict:
 
 def train_finder(out_dir: str | Path, opt: FinderOptions, fonts: tuple[str, ...] | None = None) -> Path:
     """Train (or resume, when out_dir holds last.safetensors + last.train.pt) -> the best checkpoint's path."""
-    from .synth import DigitSynth
+    from ..synth import DigitSynth
 
     torch.set_num_threads(opt.threads)
     out = Path(out_dir)

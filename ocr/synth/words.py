@@ -1,42 +1,183 @@
-"""The v2 word renderer: what MJSynth, SynthText and SynthTIGER have that the v1 engine lacked.
+"""The synthetic word engine, after MJSynth, SynthText and SynthTIGER; one engine, its features named in `SynthConfig`.
 
-On top of v1 (fonts, borders, shadows, curves, procedural backgrounds, camera artefacts):
-- text and background colours drawn from clusters measured on real word crops
-  (`data/synth/colours.json`, made by scripts/colour_clusters.py from the real train splits);
-- backgrounds blended with real-photo textures (`ocr.textures`) and uneven lighting;
-- partial neighbouring lines of text above or below the word, cut by the crop, as in real crops;
-- elastic glyph distortion (a smooth random mesh warp);
-- stronger geometry: rotation up to 10 degrees, skew, a trapezoid perspective on most samples,
-  arcs on some;
-- extruded (3-D) and embossed edges;
-- a case mix measured on the case-sensitive real labels (IC15, IC03, IIIT5K train: about half
-  all-caps, a quarter title case).
+    ws = WordSynth(charset, seed=s)             # the default preset, DEFAULT_ENGINE ("v6": the shipped model's)
+    ws = WordSynth(charset, engine="v4")        # another preset (a shipped model or a kept corpus needs it)
+    ws = WordSynth(charset, engine=SynthConfig(circles=0.3))   # any mix of the features
+    image, text = ws[i]                         # a pure function of (seed, i): the same image on every machine
+                                                # with the same fonts
 
-The v3 engine is v2 plus one feature, for an A/B of it alone: 15 % of the words bent along a
-circle (`circular_arc`; round house-name plates, badges and logos, the largest kind of misread
-large crop). v2 draws no random number for it, so v2 corpora re-render exactly as before. The v5 engine
-is the v4 engine (word frequencies, `ocr.synth`) plus the same circles.
-
-`render(ws, text, rng)` is a pure function of the rng's state, like the v1 `WordSynth.render`.
+Text: words of the lexicon (`data/lexicon.txt`), most of them drawn by English frequency when
+`frequent_words` (`data/synth/word_frequencies.tsv`), with a case mix measured on real labels (about half
+all-caps, a quarter title case) and punctuation; numbers, codes, dates, prices and random strings.
+Drawing: a font that draws every character legibly (`ocr.synth.fonts.legibility`, the `legible_top` nearest
+reference glyphs), borders, shadows and extrusion; elastic glyph distortion; partial neighbouring lines cut by the
+crop; rotation, skew, trapezoid perspective, parabolic arcs, and a `circles` share of words bent along a circle;
+text and background colours from clusters measured on real crops (`data/synth/colours.json`), real-photo textures
+(`ocr.synth.textures`) and uneven light; then blur, noise, resolution loss and JPEG (`ocr.synth.render`).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
 import random
+import string
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
+from ..config import lower_if_caseless
+from ..settings import data_dir
 from . import textures
-from .settings import data_dir
-from .synth import _background, _colour_pair, _draw_text, _font, _luma, _persp_coeffs, degrade
+from .fonts import find_fonts
+from .render import FontPicker, _background, _colour_pair, _draw_text, _font, _luma, _persp_coeffs, degrade
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """The word engine's features. The defaults are the shipped words model's last engine (the "v6" preset)."""
+
+    frequent_words: bool = True   # lexicon words drawn by English frequency (FREQUENT_RATE of them), else uniformly
+    circles: float = 0.15         # share of words bent along a circle (round plates, badges, logos)
+    legible_top: int = 3          # a font draws a character if its glyph is among this many nearest references
+
+    def __post_init__(self):
+        if not 0 <= self.circles <= 1:
+            raise ValueError(f"circles (the share of words bent along a circle) must be in [0, 1], got {self.circles!r}")
+        if self.legible_top < 1:
+            raise ValueError(f"legible_top must be at least 1, got {self.legible_top!r}")
+
+
+# The presets a shipped model was trained on: words_synth_only on v2, the words model on v4 then v6.
+SYNTH_PRESETS = {"v2": SynthConfig(frequent_words=False, circles=0.0, legible_top=1),
+                 "v4": SynthConfig(frequent_words=True, circles=0.0, legible_top=1),
+                 "v6": SynthConfig()}
+DEFAULT_ENGINE = "v6"
+
+
+def synth_config(engine: "str | SynthConfig") -> SynthConfig:
+    if isinstance(engine, SynthConfig):
+        return engine
+    if engine not in SYNTH_PRESETS:
+        raise ValueError(f"unknown engine {engine!r}; one of {', '.join(SYNTH_PRESETS)} or a SynthConfig")
+    return SYNTH_PRESETS[engine]
+
+
+LEXICON = data_dir() / "lexicon.txt"
+# The v4 engine's word frequencies (scripts/word_frequencies.py, from wordfreq; CC BY-SA 4.0). Fitted on the
+# real train labels (letters-only words): drawing FREQUENT_RATE of the lexicon words from this list with weight
+# frequency ** FREQUENT_EXPONENT, the rest uniformly from the lexicon, puts 13 / 30 / 52 / 75 % of the words among
+# the 100 / 1,000 / 5,000 / 20,000 most frequent, against 12.5 / 33 / 59 / 76 % of the real labels (the uniform
+# lexicon alone: 0.1 / 1.4 / 7 / 26 %).
+FREQUENT_WORDS = data_dir() / "synth" / "word_frequencies.tsv"
+FREQUENT_RATE, FREQUENT_EXPONENT = 0.8, 0.7
+
+
+def load_lexicon(path: str | Path = LEXICON) -> list[str]:
+    words = [w.strip() for w in Path(path).read_text(encoding="utf-8").splitlines()]
+    return [w for w in words if w]
+
+
+@functools.lru_cache(maxsize=1)
+def frequent_words(path: str = str(FREQUENT_WORDS), exponent: float = FREQUENT_EXPONENT) -> tuple[list[str], list[float]]:
+    """(words, cumulative weights) of the word-frequency list, weight = frequency ** exponent."""
+    words, cum, total = [], [], 0.0
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            word, zipf = line.split("\t")
+            total += 10 ** (exponent * float(zipf))
+        except ValueError:
+            raise ValueError(f"{path}:{n}: expected 'word<TAB>zipf frequency', got {line!r}") from None
+        words.append(word)
+        cum.append(total)
+    if not words:
+        raise ValueError(f"{path} lists no words")
+    return words, cum
+
+
+class WordSynth:
+    """Synthetic cropped-word images. `ws[i]` -> (PIL RGB image, text); deterministic in (seed, i)."""
+
+    def __init__(self, charset: str, fonts: tuple[str, ...] | None = None, lexicon: list[str] | None = None,
+                 seed: int = 0, length: int = 10_000_000, max_len: int = 25, min_contrast: float = 0.25,
+                 engine: "str | SynthConfig" = DEFAULT_ENGINE, added_fonts: tuple[str, ...] = (),
+                 added_rate: float = 0.4, circles: float | None = None):
+        self.config = synth_config(engine)
+        self.engine = engine if isinstance(engine, str) else "custom"
+        if circles is not None:  # e.g. 1.0: a validation set of bent words only
+            self.config = dataclasses.replace(self.config, circles=circles)
+        self.circles = self.config.circles
+        self.charset = charset
+        self.chars = set(charset)
+        self.fonts = fonts or find_fonts(required=string.ascii_letters + string.digits)
+        if not self.fonts:
+            raise RuntimeError("no usable fonts found; install some (docs/TRAINING.md) or pass --fonts DIR")
+        self.pick_font = FontPicker(self.fonts, added=tuple(added_fonts), added_rate=added_rate,
+                                    legible_top=self.config.legible_top)
+        lex = lexicon if lexicon is not None else load_lexicon()
+        self.lexicon = [w for w in lex if len(w) <= max_len] or ["text"]
+        self.seed, self.length, self.max_len, self.min_contrast = seed, length, max_len, min_contrast
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _fit(self, text: str) -> str:
+        """Keep only characters of the charset (lower-case letters if the charset has no capitals)."""
+        text = "".join(c for c in lower_if_caseless(text, self.charset) if c in self.chars)[: self.max_len]
+        return text or self.charset[0]
+
+    def sample_text(self, rng: random.Random) -> str:
+        r = rng.random()
+        if r < 0.62:
+            if self.config.frequent_words and rng.random() < FREQUENT_RATE:
+                words, cum = frequent_words()
+                w = rng.choices(words, cum_weights=cum)[0]
+            else:
+                w = rng.choice(self.lexicon)
+            w = case_mix(w, rng)
+            if rng.random() < 0.12:
+                p = rng.choice([".", ",", "!", "?", ":", ";", "'s", "-", ")", '"'])
+                w = ("(" + w if p == ")" else '"' + w if p == '"' else w) + p
+            return self._fit(w)
+        if r < 0.74:  # numbers and codes
+            k = rng.random()
+            if k < 0.4:
+                t = str(rng.randint(0, 10 ** rng.randint(1, 6)))
+            elif k < 0.6:
+                t = f"{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
+            elif k < 0.8:
+                t = f"{rng.randint(0, 999)}.{rng.randint(0, 99):02d}"
+            else:
+                t = "".join(rng.choice(string.ascii_uppercase) for _ in range(rng.randint(1, 3))) + str(rng.randint(1, 9999))
+            return self._fit(t)
+        if r < 0.80:  # dates and times
+            y, m, d = rng.randint(1950, 2035), rng.randint(1, 12), rng.randint(1, 28)
+            t = rng.choice([f"{d:02d}/{m:02d}/{y}", f"{y}-{m:02d}-{d:02d}", f"{m}/{d}/{y % 100:02d}",
+                            f"{rng.randint(0, 23)}:{rng.randint(0, 59):02d}", f"{d}.{m}.{y}"])
+            return self._fit(t)
+        if r < 0.86:  # prices and percentages
+            v = rng.randint(0, 9999)
+            t = rng.choice([f"${v // 100}.{v % 100:02d}", f"${v}", f"{v % 100}%", f"{v}.{rng.randint(0, 99):02d}",
+                            f"£{v % 500}", f"#{v}"])
+            return self._fit(t)
+        # random strings
+        n = rng.randint(1, 12)
+        pool = rng.choice([string.ascii_lowercase, string.ascii_uppercase, string.ascii_letters + string.digits,
+                           self.charset])
+        return self._fit("".join(rng.choice(pool) for _ in range(n)))
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, str]:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = random.Random(self.seed * 1_000_003 + index)
+        text = self.sample_text(rng)
+        return render(self, text, rng), text
+
 
 COLOURS = data_dir() / "synth" / "colours.json"
-# engine -> share of words bent along a circle (v3 = v2 + this, v5 = v4 + this, v6 = v5 with more fonts per character)
-CIRCULAR_ARC = {"v3": 0.15, "v5": 0.15, "v6": 0.15}
 
 
 @functools.lru_cache(maxsize=1)
@@ -129,9 +270,9 @@ def circular_arc(layers: Image.Image, rng: random.Random) -> Image.Image:
 
 
 def geometry(layers: Image.Image, rng: random.Random, circular: float = 0.0) -> Image.Image:
-    """Circular arc (with probability `circular`; the v3 engine) / parabolic arc / skew / rotation
+    """Circular arc (with probability `circular`: `SynthConfig.circles`) / parabolic arc / skew / rotation
     (up to 10 deg) / trapezoid perspective on an RGBA mask image. circular=0 draws no random number
-    for it, so the v2 engine's samples stay as they were."""
+    for it, so the v2 preset's samples are those of an engine without it."""
     if circular and rng.random() < circular:
         layers = circular_arc(layers, rng)
     w, h = layers.size
@@ -178,7 +319,7 @@ def geometry(layers: Image.Image, rng: random.Random, circular: float = 0.0) -> 
 
 
 def background(rng: random.Random, w: int, h: int, colour) -> Image.Image:
-    """Procedural (v1) or real-photo texture, tinted to `colour`, with uneven lighting."""
+    """Procedural or real-photo texture, tinted to `colour`, with uneven lighting."""
     base = _background(rng, w, h, colour)
     r = rng.random()
     if r < 0.55:  # photo texture around the colour: its detail, the cluster's colour

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .settings import installed_package_dir
+from ..settings import installed_package_dir
 
 # file -> licence, as scikit-image's `skimage.data` docstrings state them (version 0.26)
 PHOTOS = {

@@ -1,10 +1,10 @@
-"""The one evaluation loop: read labelled images with a recognizer, score them (`ocr.metrics`), time them.
+"""The one evaluation loop: read labelled images with a recognizer, score them (`ocr.training.metrics`), time them.
 
     res = evaluate(rec, dataset)                               # as the model reads by default (ocr.reading)
     res = evaluate(rec, dataset, fast=True, batch_size=128)    # greedy and batched: validation while training
     res = evaluate(rec, dataset, each=lambda img, pred, label, right: ...)   # plots, baselines, error lists
 
-dataset: any sequence of (image source, label) (`ocr.datasets`); an image that cannot be read counts as a misread,
+dataset: any sequence of (image source, label) (`ocr.training.datasets`); an image that cannot be read counts as a misread,
 never as absent. -> {"count", "accuracy" (standard protocol), "exact", "ned", "median_ms" (per image)}.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import statistics
 import time
 
 from .metrics import Scores
-from .preprocess import InvalidImageError, load_image
+from ..preprocess import InvalidImageError, load_image
 
 
 def evaluate(rec, dataset, limit: int | None = None, batch_size: int = 1, each=None, desc: str | None = None,

@@ -4,7 +4,7 @@
     python scripts/train.py --recipe words --real REAL --out runs/words --dry-run   # print the plan
 
 `run_recipe` splits the real crops (REAL: labelled folders such as IIIT5K / ICDAR / SVT train splits) into
-train / validation lists by a hash of each path, renders each stage's corpus (`ocr.corpus.prerender`, resumable,
+train / validation lists by a hash of each path, renders each stage's corpus (`ocr.training.corpus.prerender`, resumable,
 re-created from its seed), runs the stages in order (each starts from the checkpoint the stage before chose) and
 exports the last stage's choice with the model's reading settings (`ocr.reading`) to OUT/<recipe>.safetensors.
 Run it again after an interruption: a finished stage is skipped (OUT/stages/<stage>/done.json), a started one
@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .reading import ReadingSettings
+from ..reading import ReadingSettings
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,8 @@ def run_recipe(recipe: Recipe, real: Path, out: Path, threads: int = 2, workers:
     """Make the recipe's model under OUT (see the module doc) -> the exported checkpoint's path."""
     import torch
 
-    from .checkpoint import load_checkpoint, read_header, save_checkpoint
-    from .config import preset
+    from ..checkpoint import load_checkpoint, read_header, save_checkpoint
+    from ..config import preset
     from .corpus import prerender
     from .datasets.labels import split_folders, write_tsv
     from .options import TrainOptions
