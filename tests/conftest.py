@@ -51,3 +51,47 @@ def page_at():
         yield open_page
         browser.close()
         assert outside == [], f"the page fetched from outside this machine: {outside[:5]}"   # stays offline
+
+
+class Ran:
+    """What a script run gave: returncode, stdout, stderr (as subprocess.CompletedProcess has them)."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+_SCRIPTS: dict = {}
+
+
+def run_script(args: list, check: bool = False) -> Ran:
+    """`python scripts/NAME.py ARGS...` run in this process through the script's main(argv), from the checkout:
+    the same exit code and output as a subprocess, without paying for a new interpreter and torch each time. An
+    exception the script does not turn into a message propagates (a subprocess would print its traceback)."""
+    import contextlib
+    import importlib.util
+    import io
+
+    import sys
+    args = [str(a) for a in args]
+    path, *argv = args[1:] if args[0] == sys.executable else args
+    name = Path(path).stem
+    if name not in _SCRIPTS:
+        spec = importlib.util.spec_from_file_location(f"_script_{name}", ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _SCRIPTS[name] = module
+    out, err = io.StringIO(), io.StringIO()
+    threads = torch.get_num_threads()
+    with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = _SCRIPTS[name].main(argv)
+        except SystemExit as e:  # sys.exit("message") prints the message and exits with 1, as Python does
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if isinstance(e.code, str):
+                print(e.code, file=err)
+        finally:
+            torch.set_num_threads(threads)
+    ran = Ran(code or 0, out.getvalue(), err.getvalue())
+    if check:
+        assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
+    return ran

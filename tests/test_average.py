@@ -1,7 +1,6 @@
 """Checkpoint averaging (ocr.checkpoint.average_checkpoints, scripts/average.py)."""
 import dataclasses
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from ocr import CheckpointError, load_checkpoint, save_checkpoint
 from ocr.checkpoint import average_checkpoints
 from ocr.config import preset
 from ocr.model import Recognizer
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,24 +64,21 @@ def test_average_cli_writes_a_checked_average_and_never_overwrites(tmp_path):
     paths = [str(save_checkpoint(_model(1), tmp_path / f"{i}.safetensors", {"steps": 10 * i})) for i in (1, 2)]
     dst = tmp_path / "avg.safetensors"
     cmd = [sys.executable, "scripts/average.py", str(dst), *paths, "--check", "16", "--min-agree", "0.5"]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_script(cmd)
     assert r.returncode == 0, r.stderr[-2000:]
     agree = re.search(r"reads as 1\.safetensors on ([0-9.]+)% of 16 synthetic samples", r.stdout)
     assert agree and float(agree.group(1)) == 100.0          # two copies of one model average to itself
     _, meta = load_checkpoint(dst)
     assert meta["averaged"] == paths and meta["steps"] == 10
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    again = run_script(cmd)
     assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
-    onto_input = subprocess.run(cmd[:2] + [paths[0], *paths, "--force"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=300)
+    onto_input = run_script(cmd[:2] + [paths[0], *paths, "--force"])
     assert onto_input.returncode == 1 and "one of the inputs" in onto_input.stderr
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"not a checkpoint")
-    bad = subprocess.run(cmd[:2] + [str(tmp_path / "x.safetensors"), paths[0], str(broken)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    bad = run_script(cmd[:2] + [str(tmp_path / "x.safetensors"), paths[0], str(broken)])
     assert bad.returncode == 1 and "error:" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "x.safetensors").exists()
-    strict = subprocess.run(cmd[:2] + [str(tmp_path / "y.safetensors"), *paths, "--check", "8", "--min-agree", "1.01"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    strict = run_script(cmd[:2] + [str(tmp_path / "y.safetensors"), *paths, "--check", "8", "--min-agree", "1.01"])
     assert strict.returncode == 1 and "agreement below --min-agree" in strict.stderr
     assert not (tmp_path / "y.safetensors").exists()

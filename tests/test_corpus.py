@@ -1,5 +1,4 @@
 """Pre-rendered corpora (ocr.training.corpus, scripts/prerender.py) and exact resumption of training."""
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from ocr.config import preset
 from ocr.training.corpus import corpus_dataset, make_engine, prerender
 from ocr.training.datasets.specs import build_dataset
 from ocr.preprocess import preprocess
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = preset("digits")
@@ -80,7 +80,7 @@ def _train(args):
     cmd = [sys.executable, "scripts/train.py", "--preset", "digits", "--data", "synth-digits", "--batch-size", "4",
            "--val-size", "4", "--workers", "0", "--threads", "1", "--warmup", "1", "--steps", "4", "--val-every", "2",
            "--ema", "0.9", *args]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = run_script(cmd)
     assert r.returncode == 0, r.stderr[-3000:]
 
 

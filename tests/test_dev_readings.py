@@ -1,5 +1,5 @@
 """The shipped words model reads every dev image exactly as recorded in tests/data/dev_readings_words.tsv
-(greedy on all of them, beam 5 on every fourth). Recorded with scripts/dev_readings.py; it pins the whole reading path (image
+(greedy on every second image, beam 5 on every eighth). Recorded with scripts/dev_readings.py; it pins the whole reading path (image
 loading, preprocessing, the serving model, decoding) so a refactoring that changes one output fails."""
 from pathlib import Path
 
@@ -26,9 +26,11 @@ def test_dev_readings_are_unchanged(shared):
     assert header.endswith(f" lm {lm}"), f"the default word prior changed (now {lm}): {again}"
     changed = []
     for k, line in enumerate(lines):
+        if k % 2:  # greedy on every second image; beam search, 1.5 times slower, on every eighth
+            continue
         folder, rel, greedy, beam = line.split("\t")
         path = shared / "dev" / folder / rel
-        if k % 4:  # greedy on every image; beam search, 1.5 times slower, on every fourth
+        if k % 8:
             beam = None
         now = (rec.read(path, fast=True)[0].text,
                None if beam is None else rec.read(path, beam_width=5, views=1)[0].text)

@@ -1,5 +1,4 @@
 """scripts/error_breakdown.py: the bins an image falls in, and the misreads contact sheet."""
-import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "data" / "examples"
 sys.path.insert(0, str(ROOT / "scripts"))
 import error_breakdown  # noqa: E402
+from conftest import run_script
 
 
 def test_bins_of_an_image():
@@ -35,14 +35,11 @@ def test_misreads_sheet_draws_only_the_chosen_bins_misreads(tmp_path):
     sheet = tmp_path / "misreads.png"
     cmd = [sys.executable, "scripts/error_breakdown.py", "words", f"folder:{folder}", "--threads", "1",
            "--out", str(tmp_path / "bins.png"), "--misreads", str(sheet)]
-    r = subprocess.run(cmd + ["--misreads-bin", "word length=5"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
+    r = run_script(cmd + ["--misreads-bin", "word length=5"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"misreads: 1 image drawn on {sheet}" in r.stdout     # only 'qxzqj' has 5 letters
     assert Image.open(sheet).size[0] > 100 and (tmp_path / "bins.png").is_file()
-    seven = subprocess.run(cmd + ["--misreads-bin", "word length=7"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=300)
+    seven = run_script(cmd + ["--misreads-bin", "word length=7"])
     assert seven.returncode == 0 and "misreads: 0 images" in seven.stdout      # STATION, welcome: read right
-    bad = subprocess.run(cmd + ["--misreads-bin", "height=64"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    bad = run_script(cmd + ["--misreads-bin", "height=64"])
     assert bad.returncode == 2 and "--misreads-bin must be KIND=BIN" in bad.stderr and "Traceback" not in bad.stderr

@@ -12,6 +12,7 @@ from ocr.model import Recognizer
 from ocr.recognizer import TextRecognizer, load_recognizer
 from ocr.serving import ServingModel
 from ocr.tokenizer import EOS
+from conftest import run_script
 
 WORDS = [("cat", 5.0), ("car", 3.0), ("cart", 1.0), ("dog", 2.0), ("do", 1.0)]
 
@@ -164,7 +165,6 @@ def test_a_missing_word_list_warns_for_the_default_and_fails_when_asked(monkeypa
 
 
 def test_evaluate_cli_says_which_prior_it_read_with(tmp_path):
-    import subprocess
     import sys
     from pathlib import Path
 
@@ -178,7 +178,7 @@ def test_evaluate_cli_says_which_prior_it_read_with(tmp_path):
         Image.open(path).save(folder / f"{i}.png")
     (folder / "labels.tsv").write_text("".join(f"{i}.png\t{p.stem.split('_')[-1]}\n" for i, p in enumerate(examples)))
     cmd = [sys.executable, "scripts/evaluate.py", "words", f"folder:{folder}", "--threads", "1"]
-    run = lambda extra: subprocess.run(cmd + extra, cwd=root, capture_output=True, text=True, timeout=300)  # noqa: E731
+    run = lambda extra: run_script(cmd + extra)  # noqa: E731
     assert "word prior 0.25" in run([]).stdout            # the words model's own reading settings
     assert "no word prior" in run(["--lm-weight", "0"]).stdout
     bad = run(["--lm-weight", "-1"])

@@ -2,13 +2,12 @@
 finished one is skipped, and the export carries the recipe's reading settings."""
 import dataclasses
 import json
-import subprocess
 import sys
 
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import ROOT
+from conftest import run_script
 from ocr import load_recognizer
 from ocr.training import recipes
 from ocr.checkpoint import read_header
@@ -70,8 +69,7 @@ def test_a_recipe_runs_its_stages_in_order_resumes_and_exports_its_reading_setti
 
 
 def test_the_shipped_recipes_print_their_plan_from_the_command_line():
-    r = subprocess.run([sys.executable, "scripts/train.py", "--recipe", "words", "--dry-run", "--out", "x"], cwd=ROOT,
-                       capture_output=True, text=True)
+    r = run_script([sys.executable, "scripts/train.py", "--recipe", "words", "--dry-run", "--out", "x"])
     assert r.returncode == 0, r.stderr
     assert "finetune: corpus:words-v6:0.5 folder:real/train.tsv:0.5; 10,000 steps (stopped at 5,000)" in r.stdout
     for recipe in recipes.RECIPES.values():   # every stage names corpora the recipe defines

@@ -13,6 +13,7 @@ from PIL import Image
 from ocr import load_checkpoint, save_checkpoint
 from ocr.config import preset
 from ocr.model import Recognizer
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--preset", "digits", "--batch-size", "8", "--val-size", "16", "--workers", "0", "--threads", "1",
@@ -20,6 +21,8 @@ TINY = ["--preset", "digits", "--batch-size", "8", "--val-size", "16", "--worker
 
 
 def run(args, **kw):
+    if args[0].startswith("scripts/"):
+        return run_script(args, check=True)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600, **kw)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
@@ -99,8 +102,7 @@ def test_evaluate_cli_and_plots(tmp_path):
     assert res["ours"]["count"] == 6 and res["ours"]["accuracy"] == 0.0
     assert len(res["errors"]) == 3 and all(t == "40917" and p != t for t, p in res["errors"])
     assert "first 3 misreads" in r.stdout and list((tmp_path / "err").glob("*_errors_00.png"))
-    bad = subprocess.run([sys.executable, "scripts/evaluate.py", str(tmp_path / "none.safetensors"), "synth-digits"],
-                         cwd=ROOT, capture_output=True, text=True)
+    bad = run_script(["scripts/evaluate.py", str(tmp_path / "none.safetensors"), "synth-digits"])
     assert bad.returncode == 1 and "not found" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -113,8 +115,7 @@ def test_export_halves_the_file_keeps_metadata_and_never_overwrites(tmp_path):
     model, meta = load_checkpoint(dst)
     assert meta["steps"] == 1 and meta["export_dtype"] == "fp16" and meta["exported_from"] == str(ckpt)
     assert next(model.parameters()).dtype.is_floating_point
-    again = subprocess.run([sys.executable, "scripts/export.py", str(ckpt), str(dst)], cwd=ROOT,
-                           capture_output=True, text=True)
+    again = run_script(["scripts/export.py", str(ckpt), str(dst)])
     assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
 
 
@@ -138,8 +139,7 @@ def test_split_labels_keeps_readable_labels_and_never_moves_old_images(tmp_path)
     train, val = (set((out / f).read_text().splitlines()) for f in ("train.tsv", "val.tsv"))
     assert not train & val and len(train | val) == 42 and 0 < len(val) < 42
     assert all(Path(line.split("\t")[0]).is_absolute() for line in train | val)
-    again = subprocess.run([sys.executable, "scripts/split_labels.py", str(root), "--out", str(out)],
-                           cwd=ROOT, capture_output=True, text=True)                # never overwrites
+    again = run_script(["scripts/split_labels.py", str(root), "--out", str(out)])                # never overwrites
     assert again.returncode == 1 and "use --force to overwrite" in again.stderr and "Traceback" not in again.stderr
     with open(root / "b" / "labels.tsv", "a") as f:
         f.write("".join(f"new{i}.png\t{i}\n" for i in range(20)))
@@ -200,8 +200,7 @@ def test_train_context_builds_a_model_with_a_row_bilstm(tmp_path):
     assert model.encoder.context.proj.weight.abs().sum() > 0          # trained away from its zero start
     for extra, msg in ((["--restore", str(only_run(out) / "last.safetensors")], "scripts/widen.py --context"),
                        ([], "context must be an integer")):
-        bad = subprocess.run([sys.executable, "scripts/train.py", *TINY, "--context", "8" if extra else "-4", *extra],
-                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        bad = run_script(["scripts/train.py", *TINY, "--context", "8" if extra else "-4", *extra])
         assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -3,7 +3,6 @@ reading is the most confident one of exactly the views that were read (with a wo
 log-confidence + prior score)."""
 import dataclasses
 import math
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from PIL import Image, ImageDraw
 from ocr.prediction import Prediction
 from ocr.recognizer import load_recognizer
 from ocr.views import MAX_VIEWS, VIEWS, check_views, views
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "data" / "examples"
@@ -116,8 +116,8 @@ def test_evaluate_cli_reads_with_views(tmp_path):
         rows.append(f"{i}.png\t{path.stem.split('_')[-1]}\n")
     (folder / "labels.tsv").write_text("".join(rows))
     cmd = [sys.executable, "scripts/evaluate.py", "words", f"folder:{folder}", "--threads", "1"]
-    r = subprocess.run(cmd + ["--fast", "--views", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_script(cmd + ["--fast", "--views", "3"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "beam 1, views 3" in r.stdout
-    bad = subprocess.run(cmd + ["--views", str(MAX_VIEWS + 1)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    bad = run_script(cmd + ["--views", str(MAX_VIEWS + 1)])
     assert bad.returncode == 2 and "--views" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,7 +1,6 @@
 """Growing a trained encoder (ocr.training.widen, scripts/widen.py): the grown model reads as the old one and can learn."""
 import dataclasses
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from ocr import load_checkpoint, save_checkpoint
 from ocr.config import preset
 from ocr.model import Recognizer
 from ocr.training.widen import widen
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +88,7 @@ def test_widen_cli_writes_a_grown_checkpoint_and_never_overwrites(tmp_path):
     dst = tmp_path / "grown.safetensors"
     cmd = [sys.executable, "scripts/widen.py", str(src), str(dst), "--widths", "48", "80", "144", "192",
            "--convs", "1", "2", "3", "2", "--check", "16", "--min-agree", "0.8", "--threads", "1"]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_script(cmd)
     assert r.returncode == 0, r.stderr[-2000:]
     # an untrained model's readings are near ties, so the new convolutions' 1e-3 start can flip one of them (seen once
     # in a full run); that the grown model reads as the old one is pinned exactly by the unit tests above
@@ -97,10 +97,9 @@ def test_widen_cli_writes_a_grown_checkpoint_and_never_overwrites(tmp_path):
     model, meta = load_checkpoint(dst)
     assert model.cfg.widths == (48, 80, 144, 192) and model.cfg.convs == (1, 2, 3, 2)
     assert meta["widened_from"]["steps"] == 7 and meta["parent"] == str(src)
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    again = run_script(cmd)
     assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr
-    bad = subprocess.run(cmd[:4] + ["--widths", "8", "8", "8", "8", "--convs", "1", "1", "1", "1", "--force"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    bad = run_script(cmd[:4] + ["--widths", "8", "8", "8", "8", "--convs", "1", "1", "1", "1", "--force"])
     assert bad.returncode == 1 and "only grows" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -136,8 +135,8 @@ def test_a_second_context_is_refused():
 def test_widen_cli_adds_a_context(tmp_path):
     src = save_checkpoint(_trained_like(), tmp_path / "small.safetensors", {"steps": 3})
     dst = tmp_path / "ctx.safetensors"
-    r = subprocess.run([sys.executable, "scripts/widen.py", str(src), str(dst), "--context", "16", "--check", "16",
-                        "--threads", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_script([sys.executable, "scripts/widen.py", str(src), str(dst), "--context", "16", "--check", "16",
+                        "--threads", "1"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "context 0 -> 16" in r.stdout and "on 100.0% of 16" in r.stdout
     model, _ = load_checkpoint(dst)
