@@ -1,4 +1,4 @@
-"""The shipped words model reads every dev image exactly as recorded in tests/data/dev_readings_words.tsv
+"""The shipped words model reads the dev images exactly as recorded in tests/data/dev_readings_words.tsv
 (greedy on every second image, beam 5 on every eighth). Recorded with scripts/dev_readings.py; it pins the whole reading path (image
 loading, preprocessing, the serving model, decoding) so a refactoring that changes one output fails."""
 from pathlib import Path
