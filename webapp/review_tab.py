@@ -185,8 +185,14 @@ def build_review_tab(review: Review, loop: Loop | None = None) -> None:
         unlocked = unlock_btn.click(unlock, pw, [ok, panel, review_msg, pw, timer], api_visibility="private",
                                     queue=False)
         submitted = pw.submit(unlock, pw, [ok, panel, review_msg, pw, timer], api_visibility="private", queue=False)
+        def after_unlock(token, *args):
+            """The queue right after a login; after a refused one nothing (the refusal's message stays shown)."""
+            if not review.valid(token):
+                return tuple(gr.skip() for _ in range(n))
+            return guarded(show, n)(token, *args)
+
         for ev in (unlocked, submitted):  # the queue opens at once; the keys work from then on
-            ev.then(guarded(show, n), [ok, task_f, state_f], outs, api_visibility="private").then(None, js=KEYS_JS)
+            ev.then(after_unlock, [ok, task_f, state_f], outs, api_visibility="private").then(None, js=KEYS_JS)
         for trigger in (refresh.click, task_f.change, state_f.change):
             trigger(guarded(show, n), [ok, task_f, state_f], outs, api_visibility="private")
         table.select(select_row, [ok, ids_state, task_f, state_f], outs, api_visibility="private",
