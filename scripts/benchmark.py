@@ -122,7 +122,8 @@ def tesseract_reader():
 
 def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     """Median ms per single image, ours (the serving path at each beam width with an fp32 and a bf16
-    encoder, with views > 1 also the bf16 one reading test-time views, and the training model greedy)
+    encoder, with views > 1 also the bf16 one reading test-time views, the model's own reading settings as the
+    demo reads, and the training model greedy)
     and Tesseract's, interleaved image by image so all see the same machine load. With views the time
     per image is uneven (only unsure readings are read again): the CPU column is a mean.
     -> rows (threads, name, median wall ms, ratio to Tesseract, mean wall ms, mean CPU ms of the process)."""
@@ -136,6 +137,7 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
         readers[name + ", bf16"] = lambda img, b=b: half.read(img, beam_width=b, views=1)
         if views > 1:
             readers[f"{name}, bf16, {views} views"] = lambda img, b=b: half.read(img, beam_width=b, views=views)
+    readers["ours as the demo reads"] = lambda img: rec.read(img)  # the checkpoint's reading settings
     readers["training model greedy"] = lambda img: plain.read(img, fast=True)
     readers["tesseract 5"] = lambda img: tess.read(img.convert("RGB"))
     rows = []
@@ -277,7 +279,8 @@ def main(argv=None) -> int:
             images = [load_image(p) for p in sorted((data_dir() / "examples")
                                                     .glob(f"{rec.cfg.name}_*.png"))] * 30
         lm = f"word prior {rec.lm.describe()}" if rec.lm else "no word prior"
-        print(f"{args.models[0]} ({lm}): {len(images)} images, each read by ours and by Tesseract in turn")
+        print(f"{args.models[0]} ({lm}; as the demo reads: {rec.reading.describe()}): {len(images)} images, each "
+              f"read by ours and by Tesseract in turn")
         print(f"{'threads':>7}  {'reader':30} {'median ms':>9}  {'x Tesseract':>11}  {'mean ms':>7}  {'CPU ms':>6}")
         for threads, name, ms, ratio, mean, cpu in versus_tesseract(rec, images, beams=tuple(args.beam_width) if
                                                                args.beam_width != [1] else (1, 5), views=args.views):
