@@ -82,7 +82,9 @@ def run_script(args: list, check: bool = False) -> Ran:
         _SCRIPTS[name] = module
     out, err = io.StringIO(), io.StringIO()
     threads = torch.get_num_threads()
-    with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    here = os.getcwd()
+    os.chdir(ROOT)  # (contextlib.chdir needs Python 3.11)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = _SCRIPTS[name].main(argv)
         except SystemExit as e:  # sys.exit("message") prints the message and exits with 1, as Python does
@@ -91,6 +93,7 @@ def run_script(args: list, check: bool = False) -> Ran:
                 print(e.code, file=err)
         finally:
             torch.set_num_threads(threads)
+            os.chdir(here)
     ran = Ran(code or 0, out.getvalue(), err.getvalue())
     if check:
         assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-3000:]
