@@ -39,8 +39,8 @@ class ReadingSettings:
         problems = []
         if not (isinstance(self.lm_weight, (int, float)) and math.isfinite(self.lm_weight) and self.lm_weight >= 0):
             problems.append(f"lm_weight must be a number >= 0, got {self.lm_weight!r}")
-        if not (isinstance(self.beam_width, int) and not isinstance(self.beam_width, bool) and 1 <= self.beam_width <= 50):
-            problems.append(f"beam_width must be a whole number from 1 to 50, got {self.beam_width!r}")
+        if not (isinstance(self.beam_width, int) and not isinstance(self.beam_width, bool) and self.beam_width >= 1):
+            problems.append(f"beam_width must be a whole number >= 1, got {self.beam_width!r}")
         if not (isinstance(self.views, int) and 1 <= self.views <= MAX_VIEWS):
             problems.append(f"views must be a whole number from 1 to {MAX_VIEWS}, got {self.views!r}")
         for name in ("views_below", "unsure_below"):
@@ -70,7 +70,6 @@ class ReadingSettings:
         return cls(**raw)
 
     def describe(self) -> str:
-        decode = "greedy" if self.beam_width == 1 else f"beam {self.beam_width}"
-        views = "one view" if self.views == 1 else f"{self.views} views below {self.views_below:g}"
+        views = f"views {self.views}" + (f" (below {self.views_below:g})" if self.views > 1 else "")
         prior = f"word prior {self.lm_weight:g}" if self.lm_weight else "no word prior"
-        return f"{decode}, {views}, {prior}"
+        return f"beam {self.beam_width}, {views}, {prior}"

@@ -123,14 +123,10 @@ class TextRecognizer:
         (`Prediction.view` says which; with a word prior, the highest log-confidence + prior score); confident
         readings cost nothing more.
         """
-        r = self.reading.fast() if fast else self.reading
-        beam_width = r.beam_width if beam_width is None else beam_width
-        views = check_views(r.views if views is None else views)
-        below = r.views_below if below is None else below
+        r = self.settings(beam_width, views, below, fast)
+        beam_width, views, below = r.beam_width, r.views, r.views_below
         if views == 1:
             return self.read_prepared(self.prepare(images), beam_width, batch_size)
-        if not 0 <= below <= 1:
-            raise ValueError(f"below must be a confidence from 0 to 1, got {below!r}")
         loaded = self._items(images, load_image)
         preds = self.read_prepared(self.prepare(loaded), beam_width, batch_size)
         unsure = [i for i, p in enumerate(preds) if p.confidence < below]
@@ -144,6 +140,20 @@ class TextRecognizer:
             group[best].view = best
             preds[i] = group[best]
         return preds
+
+    def settings(self, beam_width: int | None = None, views: int | None = None, below: float | None = None,
+                 fast: bool = False) -> ReadingSettings:
+        """The reading settings a `read` with these arguments uses: the recognizer's own (`self.reading`; with
+        fast=True greedy and one view), each argument given replacing one."""
+        r = self.reading.fast() if fast else self.reading
+        if views is not None:
+            views = check_views(views)
+        if below is not None and not 0 <= below <= 1:
+            raise ValueError(f"below must be a confidence from 0 to 1, got {below!r}")
+        if beam_width is not None and beam_width < 1:
+            raise ValueError("beam_width must be >= 1")
+        given = {"beam_width": beam_width, "views": views, "views_below": below}
+        return dataclasses.replace(r, **{k: v for k, v in given.items() if v is not None})
 
     def _view_score(self, pred: Prediction) -> float:
         """What picks among the views of one crop: the log of the decoder's confidence, plus the word

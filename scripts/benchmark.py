@@ -254,9 +254,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     if args.while_training:
+        from ocr.checkpoint import read_header
+        from ocr.reading import ReadingSettings
+        from ocr.settings import shipped_model
         r = time_while_training(args.while_training)
         print(f"{args.while_training} photos of 1280x960 with 10 words, read as the page reads them "
-              f"({load_recognizer('words').reading.describe()})")
+              f"({ReadingSettings.of(read_header(shipped_model('words'))[1]).describe()})")
         for k, (p50, p95) in r.items():
             print(f"{k:9} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
         print(f"p95 while training / idle: {r['training'][1] / r['idle'][1]:.2f}")

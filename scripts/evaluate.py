@@ -137,7 +137,7 @@ def main(argv=None) -> int:
         if wrong:
             print(f"{s}: first {len(wrong)} misreads (label -> read), drawn in {args.plot_dir}/")
             print("  " + "  ".join(f"{t!r}->{r!r}" for t, r in wrong))
-    print(f"\nmodel: {rec.source}  read: {reader_label(args)} ({describe(args, rec)})  "
+    print(f"\nmodel: {rec.source}  read: {reader_label(args)} ({rec.settings(args.beam_width, args.views, fast=args.fast).describe()})  "
           f"encoder precision {rec.precision}")
     head = f"{'dataset':46} {'count':>6} {'acc':>7} {'exact':>7} {'1-NED':>7} {'ms/img':>7}"
     if baseline:
@@ -154,12 +154,6 @@ def main(argv=None) -> int:
     if args.record:
         record(args, rec, results)
     return 0
-
-
-def describe(args, rec) -> str:
-    r = rec.reading.fast() if args.fast else rec.reading
-    return f"beam {args.beam_width or r.beam_width}, views {args.views or r.views}, " + (
-        f"word prior {rec.lm.weight:g}" if rec.lm else "no word prior")
 
 
 def record(args, rec, results: dict) -> None:
