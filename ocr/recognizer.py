@@ -49,7 +49,8 @@ class TextRecognizer:
     `serving=False` reads with the training model itself. precision: the serving encoder's, "fp32"
     (readings equal to the training model's up to float rounding), "bf16" (faster with native bf16;
     readings agree up to bf16 rounding) or "auto" (bf16 where the CPU has AMX / AVX512-BF16, else
-    fp32). Weights are copied when the recognizer is built: after changing the model's weights,
+    fp32); engine: what runs an fp32 encoder (`ocr.serving.ENGINES`: "auto" is ONNX Runtime where installed, else
+    PyTorch). Weights are copied when the recognizer is built: after changing the model's weights,
     build a new TextRecognizer. lm: an `ocr.lm.LMFusion` (a word prior fused into the choice of each
     character, greedy and beam) or None. reading: the default reading settings (default: those in `meta`); its
     lm_weight is that of `lm` (what this recognizer really fuses; `load_recognizer` builds the prior from it).
@@ -57,7 +58,7 @@ class TextRecognizer:
 
     def __init__(self, model: Recognizer, meta: dict | None = None, source: str = "", untrained: bool = False,
                  serving: bool = True, precision: str = "fp32", lm: LMFusion | None = None,
-                 reading: ReadingSettings | None = None):
+                 reading: ReadingSettings | None = None, engine: str = "auto"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model = model.eval()
@@ -68,7 +69,7 @@ class TextRecognizer:
         on_cpu = next(model.parameters()).device.type == "cpu"
         bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
         self.precision = "bf16" if bf16 and serving and on_cpu else "fp32"
-        self.reader = ServingModel(self.model, bf16=bf16) if serving and on_cpu else self.model
+        self.reader = ServingModel(self.model, bf16=bf16, engine=engine) if serving and on_cpu else self.model
         self.lm = lm
         reading = reading or ReadingSettings.of(self.meta)
         self.reading = dataclasses.replace(reading, lm_weight=lm.weight if lm else 0.0)

@@ -130,10 +130,13 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     tess = tesseract_reader()
     plain = TextRecognizer(rec.model, serving=False, lm=rec.lm)
     half = TextRecognizer(rec.model, precision="bf16", lm=rec.lm)  # the bf16 serving encoder (the demo's on AMX CPUs)
+    pt = TextRecognizer(rec.model, lm=rec.lm, engine="torch")     # fp32, the encoder in PyTorch
     readers = {}
     for b in beams:
         name = "ours greedy" if b == 1 else f"ours beam {b}"
-        readers[name] = lambda img, b=b: rec.read(img, beam_width=b, views=1)
+        readers[name + f", {rec.reader.engine}"] = lambda img, b=b: rec.read(img, beam_width=b, views=1)
+        if rec.reader.engine != "torch":
+            readers[name + ", torch"] = lambda img, b=b: pt.read(img, beam_width=b, views=1)
         readers[name + ", bf16"] = lambda img, b=b: half.read(img, beam_width=b, views=1)
         if views > 1:
             readers[f"{name}, bf16, {views} views"] = lambda img, b=b: half.read(img, beam_width=b, views=views)

@@ -1,4 +1,4 @@
-"""The serving path (fused channels_last encoder, NumPy greedy decoder) reads as the training model does."""
+"""The serving path (ONNX Runtime or fused channels_last encoder, NumPy greedy decoder) reads as the training model does."""
 import dataclasses
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import torch
 from ocr.config import preset
 from ocr.model import Recognizer
 from ocr.recognizer import TextRecognizer, load_recognizer
-from ocr.serving import ServingModel
+from ocr.serving import OnnxEncoder, ServingModel
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "examples"
 
@@ -26,12 +26,14 @@ def _random_model(cell: str, layers: int, context: int = 0) -> Recognizer:
     return m
 
 
+@pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
 @pytest.mark.parametrize("cell,layers,context", [("lstm", 1, 0), ("gru", 1, 0), ("lstm", 2, 0), ("gru", 2, 0),
                                                  ("lstm", 1, 32)])
-def test_serving_matches_training_model(cell, layers, context):
+def test_serving_matches_training_model(cell, layers, context, engine):
     m = _random_model(cell, layers, context)
     x = torch.randn(4, 3, 54, 54)
-    fast = ServingModel(m)
+    fast = ServingModel(m, engine=engine)
+    assert fast.engine == engine
     t1, p1, a1 = m.greedy(x)
     t2, p2, a2 = fast.greedy(x)
     assert torch.equal(t1, t2)
@@ -40,6 +42,45 @@ def test_serving_matches_training_model(cell, layers, context):
         bt, bp, ba = m.beam(x[i:i + 1], 3)
         ft, fp, fa = fast.beam(x[i:i + 1], 3)
         assert torch.equal(bt, ft) and torch.allclose(bp, fp, atol=1e-5) and torch.allclose(ba, fa, atol=1e-5)
+
+
+def test_onnx_encoder_follows_the_thread_count_and_reuses_its_export(monkeypatch):
+    m = _random_model("lstm", 1, 32)
+    x = torch.randn(3, 3, 54, 54)
+    fast = ServingModel(m, engine="onnxruntime")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one, _ = fast.encode(x)
+        torch.set_num_threads(2)
+        two, _ = fast.encode(x)
+    finally:
+        torch.set_num_threads(threads)
+    assert set(fast.onnx._sessions) >= {1, 2}
+    assert torch.allclose(one, two, atol=1e-5) and torch.allclose(one, m.encode(x)[0], atol=1e-5)
+    exports = []
+    monkeypatch.setattr(OnnxEncoder, "_export", staticmethod(lambda model: exports.append(model) or b""))
+    assert ServingModel(m, engine="onnxruntime").onnx.graph == fast.onnx.graph and not exports  # the same weights
+    m.decoder.key.bias.data += 1.0
+    ServingModel(m, engine="onnxruntime")
+    assert len(exports) == 1                                     # changed weights: exported again
+
+
+def test_serving_falls_back_to_torch_without_onnxruntime(monkeypatch):
+    import ocr.serving as serving
+
+    def missing(model):
+        raise ImportError("No module named 'onnxruntime'")
+    monkeypatch.setattr(serving, "OnnxEncoder", missing)
+    m = _random_model("gru", 1)
+    fast = ServingModel(m)
+    assert fast.engine == "torch" and fast.onnx is None
+    x = torch.randn(2, 3, 54, 54)
+    assert torch.equal(fast.greedy(x)[0], m.greedy(x)[0])
+    with pytest.raises(ImportError):
+        ServingModel(m, engine="onnxruntime")
+    with pytest.raises(ValueError, match="engine"):
+        ServingModel(m, engine="tensorrt")
 
 
 def test_serving_refuses_a_model_in_training_mode():
