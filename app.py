@@ -527,7 +527,8 @@ def make_service(db: str | None = None, words: str = "words", digits: str = "dig
     return DemoService(Models({"words": words, "digits": digits}, Session=Session), Session)
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, checked (a bad value stops the app with a message before anything loads)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     in_space = bool(os.environ.get("SPACE_ID"))
     p.add_argument("--host", default="0.0.0.0" if in_space else "127.0.0.1")
@@ -541,6 +542,14 @@ def main(argv=None) -> None:
     loop = p.add_argument_group("training from the review tab")
     loop.add_argument("--train-steps", type=int, default=300, help="steps of a training job (default 300)")
     loop.add_argument("--train-minutes", type=float, default=15.0, help="a training job's time limit (default 15)")
+    loop.add_argument("--train-lr", type=float, default=1e-4,
+                      help="a job's peak learning rate (default 1e-4: gentle, a model that already reads real crops "
+                           "must not forget; a synthetic-only model adapts faster at 1e-3)")
+    loop.add_argument("--train-batch-size", type=int, default=64, help="a job's batch size (default 64)")
+    loop.add_argument("--train-reference", type=int, default=1000,
+                      help="synthetic images in the gate's fixed reference set (default 1000; 0: the gate measures "
+                           "only the --train-val sets, e.g. for a synthetic-only model that is meant to move away "
+                           "from synthetic data)")
     loop.add_argument("--train-mix-words", nargs="+", default=None, metavar="SPEC",
                       help="the words job's data mix (default: synth-words:0.5@v6 feedback:0.5); add the real crops "
                            "the model was trained on if you have them, e.g. folder:/data/real_train:0.3")
@@ -553,6 +562,26 @@ def main(argv=None) -> None:
     loop.add_argument("--auto-train-hours", type=float, default=24.0,
                       help="at most one automatic job in this many hours (default 24)")
     args = p.parse_args(argv)
+    if not 0 < args.train_lr <= 1:
+        p.error(f"--train-lr must be in (0, 1], got {args.train_lr}")
+    if args.train_batch_size < 1 or args.train_steps < 1:
+        p.error("--train-batch-size and --train-steps must be at least 1")
+    if args.train_reference < 0 or (args.train_reference == 0 and not args.train_val):
+        p.error("--train-reference 0 needs at least one --train-val set: the gate must measure something")
+    return args
+
+
+def loop_settings(args: argparse.Namespace) -> LoopSettings:
+    """The page's training jobs as the command line sets them."""
+    mix = {"words": args.train_mix_words or ["synth-words:0.5@v6", "feedback:0.5"],
+           "digits": args.train_mix_digits or ["synth-digits:0.5", "feedback:0.5"]}
+    return LoopSettings(steps=args.train_steps, minutes=args.train_minutes, mix=mix, val=args.train_val,
+                        auto_after=args.auto_train_after, auto_hours=args.auto_train_hours, lr=args.train_lr,
+                        batch_size=args.train_batch_size, reference=args.train_reference)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in ("alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -568,11 +597,7 @@ def main(argv=None) -> None:
                 else os.environ.get(ENV_VAR, ""))
     review = Review(svc.Session, password)
     log.info("review tab: %s", "on (password set)" if review.enabled else f"off (set {ENV_VAR} to turn it on)")
-    mix = {"words": args.train_mix_words or ["synth-words:0.5@v6", "feedback:0.5"],
-           "digits": args.train_mix_digits or ["synth-digits:0.5", "feedback:0.5"]}
-    loop = Loop(svc.Session, resolve_url(args.db), svc.models,
-                LoopSettings(steps=args.train_steps, minutes=args.train_minutes, mix=mix, val=args.train_val,
-                             auto_after=args.auto_train_after, auto_hours=args.auto_train_hours))
+    loop = Loop(svc.Session, resolve_url(args.db), svc.models, loop_settings(args))
     demo = build_demo(svc, review, loop)
     from webapp.uploads import start_janitor, upload_limit
     uploads = Path(get_upload_folder())

@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", type=int, default=0, metavar="H",
                    help="new models: a residual BiLSTM with H units per direction along each encoder feature row "
                         "(ocr.model.RowContext; default 0: none). To add one to a trained model: scripts/widen.py --context")
+    p.add_argument("--widths", type=int, nargs="+", metavar="C",
+                   help="new models: channels of each encoder stage (default: the preset's, e.g. words 16 48 128 256); "
+                        "a smaller encoder reads faster, and learns best from a trained teacher (--teacher, --kd)")
+    d = p.add_argument_group("distillation")
+    d.add_argument("--teacher", help="a trained checkpoint with the same input size and charset to learn from")
+    d.add_argument("--kd", type=float, default=0.0,
+                   help="weight of the distillation loss (the teacher's per-step character distributions; default 0)")
+    d.add_argument("--kd-temp", type=float, default=TrainOptions.kd_temp, help="its temperature (default 2)")
     p.add_argument("--data", nargs="+", default=None,
                    help="training datasets kind[:PATH][:WEIGHT][@SPLIT]; default synth-words / synth-digits")
     p.add_argument("--val", nargs="*", default=None,
@@ -82,24 +90,38 @@ def main(argv=None) -> int:
     if args.recipe:
         return recipe_main(parser, args)
     if args.restore:
-        if args.context:
-            parser.error("--context builds a new model; add a context to a trained one with scripts/widen.py --context")
+        if args.context or args.widths:
+            parser.error("--context and --widths build a new model; add a context to a trained one with "
+                         "scripts/widen.py --context")
         cfg, _ = read_header(args.restore)
     else:
         cfg = preset(args.preset)
         if args.alnum:
             cfg.charset = CHARSET_ALNUM_LOWER
         cfg.context = args.context
+        if args.widths:
+            if len(args.widths) != len(cfg.widths):
+                parser.error(f"--widths needs {len(cfg.widths)} numbers for the {args.preset} preset's stages")
+            cfg.widths = tuple(args.widths)
         try:
             cfg.validate()
         except ValueError as e:
             parser.error(str(e))
+    if args.kd < 0 or args.kd_temp <= 0 or (args.kd > 0) != bool(args.teacher):
+        parser.error("distillation needs both --teacher and --kd > 0 (and --kd-temp > 0)")
+    if args.teacher:
+        try:
+            t, _ = read_header(args.teacher)
+        except (OSError, ValueError) as e:
+            parser.error(f"--teacher: {e}")
+        if (t.channels, t.img_h, t.img_w, t.charset) != (cfg.channels, cfg.img_h, cfg.img_w, cfg.charset):
+            parser.error("--teacher must read the same input size and charset as the model trained")
     specs, datasets, vals = training_sets(cfg, args.data, args.val, args.seed, args.val_size, tuple(args.fonts))
     opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
                        max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, ema=args.ema, ctc=args.ctc,
-                       stop_at=args.stop_at)
+                       stop_at=args.stop_at, teacher=args.teacher or "", kd=args.kd, kd_temp=args.kd_temp)
     meta = {"data": [str(s) for s in specs], "val": list(vals)} | ({"aux_ctc": args.ctc} if args.ctc else {})
     result = train(cfg, datasets, [s.weight for s in specs], vals, opt, restore=args.restore, meta=meta)
     if dist_info()[0] == 0:

@@ -226,3 +226,22 @@ def test_the_app_reads_on_one_thread_fewer_while_a_job_trains(loop_env):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_command_line_sets_the_jobs_learning_rate_batch_and_gate(capsys):
+    """app.py's training flags reach the page's jobs (the settings a synthetic-only model adapts with), and values
+    that would make a job fail or its gate meaningless stop the app at once with a message."""
+    import app
+    st = app.loop_settings(app.parse_args([
+        "--train-lr", "1e-3", "--train-batch-size", "32", "--train-reference", "0", "--train-val", "folder:/data/v",
+        "--train-mix-words", "synth-words:0.25@v6", "feedback:0.75"])).finetune_settings("words")
+    assert (st.lr, st.batch_size, st.reference, st.val) == (1e-3, 32, 0, ["folder:/data/v"])
+    assert st.mix == ["synth-words:0.25@v6", "feedback:0.75"]
+    st.check()
+    default = app.loop_settings(app.parse_args([])).finetune_settings("words")
+    assert (default.lr, default.batch_size, default.reference) == (1e-4, 64, 1000)
+    for bad, msg in ((["--train-lr", "0"], "--train-lr"), (["--train-batch-size", "0"], "at least 1"),
+                     (["--train-reference", "0"], "needs at least one --train-val")):
+        with pytest.raises(SystemExit) as e:
+            app.parse_args(bad)
+        assert e.value.code == 2 and msg in capsys.readouterr().err

@@ -204,3 +204,36 @@ def test_train_context_builds_a_model_with_a_row_bilstm(tmp_path):
         assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr
 
 
+
+
+def test_distill_loss_is_zero_for_the_teacher_itself_and_ignores_padding():
+    from ocr.training.trainer import distill_loss
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 12, requires_grad=True)
+    targets = torch.tensor([[1, 2, 11, 12], [3, 11, 12, 12]])           # 12 = padding
+    assert distill_loss(logits, logits.detach(), targets, 12, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    other = torch.randn(2, 4, 12)
+    loss = distill_loss(logits, other, targets, 12, 2.0)
+    loss.backward()
+    assert loss.item() > 0 and logits.grad[1, 2:].abs().sum() == 0 and logits.grad[0].abs().sum() > 0
+    padded = other.clone()
+    padded[1, 2:] += 100.0                                              # padding positions do not count
+    assert distill_loss(logits, padded, targets, 12, 2.0).item() == pytest.approx(loss.item(), rel=1e-5)
+
+
+def test_train_distils_a_smaller_encoder_from_a_teacher(tmp_path):
+    """--widths builds a smaller encoder; --teacher / --kd add the distillation loss (recorded in the checkpoint);
+    a teacher that reads another input size, or --kd without a teacher, is refused with a message."""
+    teacher = save_checkpoint(Recognizer(preset("digits")).eval(), tmp_path / "teacher.safetensors")
+    out = tmp_path / "saves"
+    run(["scripts/train.py", *TINY, "--data", "synth-digits", "--steps", "2", "--val-every", "2",
+         "--widths", "8", "16", "32", "48", "--teacher", str(teacher), "--kd", "0.5", "--out", str(out)])
+    model, meta = load_checkpoint(only_run(out) / "last.safetensors")
+    assert tuple(model.cfg.widths) == (8, 16, 32, 48)
+    assert meta["distilled_from"] == {"teacher": "teacher.safetensors", "kd": 0.5, "kd_temp": 2.0}
+    words = save_checkpoint(Recognizer(preset("words")).eval(), tmp_path / "words.safetensors")
+    for extra, msg in ((["--teacher", str(words), "--kd", "0.5"], "same input size and charset"),
+                       (["--kd", "0.5"], "needs both --teacher and --kd"),
+                       (["--widths", "8", "16"], "needs 4 numbers")):
+        bad = run_script(["scripts/train.py", *TINY, "--data", "synth-digits", "--steps", "2", *extra])
+        assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr

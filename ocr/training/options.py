@@ -26,3 +26,7 @@ class TrainOptions:
     stop_at: int = 0               # >0: stop cleanly at this step without changing the schedule
     ctc: float = 0.0               # >0: weight of an auxiliary CTC loss on the encoder (training only);
                                    # the same value must be given when resuming
+    teacher: str = ""              # a trained checkpoint whose teacher-forced outputs the model learns from too
+    kd: float = 0.0                # >0 (with teacher): weight of the distillation loss (KL to the teacher's
+                                   # per-step character distribution at temperature kd_temp, times kd_temp^2)
+    kd_temp: float = 2.0

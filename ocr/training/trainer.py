@@ -275,9 +275,36 @@ class _Keeper:
                            [(a, self.run / n) for a, n in self.state.best], self.state.step)
 
 
+def load_teacher(path: str, cfg: ModelConfig, device) -> Recognizer:
+    """The distillation teacher: a trained model that reads the same input (channels, height, width) with the same
+    charset as `cfg`, frozen in eval mode. ValueError says what differs."""
+    teacher, _ = load_checkpoint(path, map_location="cpu")
+    t = teacher.cfg
+    if (t.channels, t.img_h, t.img_w) != (cfg.channels, cfg.img_h, cfg.img_w) or t.charset != cfg.charset:
+        raise ValueError(f"the teacher {path} reads {t.channels}x{t.img_h}x{t.img_w} images with {len(t.charset)} "
+                         f"characters; the model {cfg.channels}x{cfg.img_h}x{cfg.img_w} with {len(cfg.charset)}: "
+                         "distillation needs the same input and charset")
+    teacher.to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def distill_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor, pad: int,
+                 temp: float) -> torch.Tensor:
+    """KL(teacher || student) of the per-step character distributions at temperature `temp`, times temp^2 (so its
+    gradient scale does not depend on temp), averaged over the steps that are not padding.
+    logits, teacher_logits (N, T+1, classes); targets (N, T+1)."""
+    keep = (targets != pad).flatten()
+    s = F.log_softmax(logits.float().flatten(0, 1)[keep] / temp, dim=-1)
+    t = F.log_softmax(teacher_logits.float().flatten(0, 1)[keep] / temp, dim=-1)
+    return F.kl_div(s, t, log_target=True, reduction="batchmean") * temp * temp
+
+
 def _step(model, core: Recognizer, head: "CTCHead | None", optimizer, xs, ys, lr: float, device, opt: TrainOptions,
-          bf16: bool) -> float:
-    """One optimisation step on a batch; -> the loss. head: the auxiliary CTC head when --ctc is on."""
+          bf16: bool, teacher: Recognizer | None = None) -> float:
+    """One optimisation step on a batch; -> the loss. head: the auxiliary CTC head when --ctc is on; teacher: the
+    distillation teacher when --kd is on."""
     for g in optimizer.param_groups:
         g["lr"] = lr
     xs = xs.to(device, non_blocking=True)
@@ -290,6 +317,10 @@ def _step(model, core: Recognizer, head: "CTCHead | None", optimizer, xs, ys, lr
         loss = core.loss(logits, targets)
         if head is not None:
             loss = loss + opt.ctc * head.loss(ctc_logits, targets, [len(y) for y in ys])
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_logits = teacher(xs, targets)
+            loss = loss + opt.kd * distill_loss(logits, teacher_logits, targets, core.tokenizer.pad, opt.kd_temp)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], opt.grad_clip)
@@ -359,6 +390,14 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
         model = _WithCTC(core, head.to(device))
     if world > 1:
         model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+    teacher = None
+    if opt.kd:
+        if not opt.teacher:
+            raise ValueError("kd > 0 needs a teacher checkpoint")
+        teacher = load_teacher(opt.teacher, cfg, device)
+        if opt.channels_last:
+            teacher.to(memory_format=torch.channels_last)
+        meta["distilled_from"] = {"teacher": Path(opt.teacher).name, "kd": opt.kd, "kd_temp": opt.kd_temp}
     optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
     if restored.optimizer:
         optimizer.load_state_dict(restored.optimizer)
@@ -390,7 +429,7 @@ def train(cfg: ModelConfig, datasets: list, weights: list[float], val_sets: dict
         skipped += bad
         if xs is None:
             continue
-        loss = _step(model, core, head, optimizer, xs, ys, lr_at(state.step, opt), device, opt, bf16)
+        loss = _step(model, core, head, optimizer, xs, ys, lr_at(state.step, opt), device, opt, bf16, teacher)
         if ema is not None:
             ema.update_parameters(core)
         state.step += 1
