@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(ocr.model.RowContext; default 0: none). To add one to a trained model: scripts/widen.py --context")
     p.add_argument("--widths", type=int, nargs="+", metavar="C",
                    help="new models: channels of each encoder stage (default: the preset's, e.g. words 16 48 128 256); "
-                        "a smaller encoder reads faster, and learns best from a trained teacher (--teacher, --kd)")
+                        "a smaller encoder reads faster; it can learn from a trained model (--teacher, --kd)")
     d = p.add_argument_group("distillation")
     d.add_argument("--teacher", help="a trained checkpoint with the same input size and charset to learn from")
     d.add_argument("--kd", type=float, default=0.0,
