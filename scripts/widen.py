@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""Grow a checkpoint's encoder (wider stages, more convolutions, a BiLSTM context) as a warm start.
+"""Grow a checkpoint's encoder (wider stages, more convolutions, a BiLSTM context), or shrink it, as a warm start.
 
     python scripts/widen.py saves/RUN/step0020000-acc0.6553.safetensors wide.safetensors \\
         --widths 32 96 192 256 --convs 1 2 3 2
     python scripts/widen.py saves/RUN/step0020000-acc0.6553.safetensors ctx.safetensors --context 128
     python scripts/widen.py data/models/words.safetensors w192.safetensors --img-w 192 --min-agree 0
     python scripts/train.py --restore wide.safetensors --data ...      # then train it
+    python scripts/widen.py data/models/words.safetensors small.safetensors --widths 16 32 96 160 --min-agree 0
+    python scripts/train.py --restore small.safetensors --teacher data/models/words.safetensors --kd 1 --data ...
 
 Each stage may only grow (widths and convolutions at least the old ones; the last width feeds the
 decoder and stays). Old channels see nothing of the new ones, new residual convolutions start
@@ -13,6 +15,10 @@ almost silent and an added context BiLSTM starts with a zero output projection (
 the grown model reads what the old one reads before any training. The script checks this on --check synthetic samples and fails (exit 1, nothing written) below
 --min-agree. The output keeps the old metadata under "widened_from"; it is written atomically and
 an existing file is replaced only with --force.
+
+Smaller --widths (every stage at most its old width, nothing else changed) shrink the encoder instead
+(`ocr.training.narrow`: each stage keeps its channels with the largest BatchNorm scales). That changes readings
+(--min-agree 0 accepts it): distil the small model from the old one (train.py --teacher, --kd).
 
 --img-w W makes a words model read W-pixel-wide inputs (`ocr.training.widen.reshape_input`: the position
 embedding is resized along the width). That one does change readings: its agreement is printed,
@@ -46,6 +52,7 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
 import torch  # noqa: E402
 from ocr import CheckpointError, TextRecognizer, load_checkpoint  # noqa: E402
 from ocr.checkpoint import save_checkpoint  # noqa: E402
+from ocr.training.narrow import narrow  # noqa: E402
 from ocr.training.widen import reshape_input, widen  # noqa: E402
 
 
@@ -58,7 +65,12 @@ def main(argv=None) -> int:
     try:
         model, meta = load_checkpoint(args.checkpoint)
         grown = model
-        if args.widths or args.convs or args.context:
+        old_w = model.cfg.widths
+        shrink = (bool(args.widths) and not (args.convs or args.context) and len(args.widths) == len(old_w)
+                  and tuple(args.widths) != tuple(old_w) and all(w <= o for w, o in zip(args.widths, old_w)))
+        if shrink:  # widths alone, none larger: keep each stage's most important channels
+            grown = narrow(model, args.widths)
+        elif args.widths or args.convs or args.context:
             grown = widen(model, args.widths or model.cfg.widths, args.convs or model.cfg.convs, context=args.context)
         if args.img_w:
             grown = reshape_input(grown, args.img_w)

@@ -171,3 +171,30 @@ def test_a_corpus_of_another_width_is_refused(tmp_path):
     (tmp_path / "corpus.json").write_text(json.dumps({"task": "words", "image_size": [128, 32]}))
     with pytest.raises(ValueError, match="holds 128x32 images; this model reads 192x32"):
         corpus_dataset(tmp_path, dataclasses.replace(preset("words"), img_w=192))
+
+
+def test_narrow_keeps_the_model_with_every_channel_and_the_strongest_ones_when_shrinking():
+    from ocr.training.narrow import channel_order, narrow
+    m = _trained_like()
+    x = torch.randn(3, 3, 54, 54)
+    same = narrow(m, m.cfg.widths)
+    assert torch.equal(same.greedy(x)[0], m.greedy(x)[0]) and torch.allclose(same.encode(x)[0], m.encode(x)[0])
+    widths = (8, 16, 32, 48)
+    small = narrow(m, widths)
+    assert small.cfg.widths == widths and small.encode(x)[0].shape[-1] == 48 and small.greedy(x)[0].shape[0] == 3
+    top = channel_order(m)[1][:16].sort().values           # stage 1 keeps its 16 largest BatchNorm scales
+    assert torch.equal(small.encoder.blocks[1][0][1].weight, m.encoder.blocks[1][0][1].weight[top])
+    assert torch.equal(small.encoder.blocks[1][0][0].weight,
+                       m.encoder.blocks[1][0][0].weight[top][:, channel_order(m)[0][:8].sort().values])
+    for bad in ((8, 16, 32), (8, 16, 32, 4096), (0, 16, 32, 48)):
+        with pytest.raises(ValueError, match="narrow"):
+            narrow(m, bad)
+
+
+def test_widen_cli_shrinks_with_smaller_widths_alone(tmp_path):
+    src = save_checkpoint(_trained_like(), tmp_path / "big.safetensors")
+    dst = tmp_path / "small.safetensors"
+    r = run_script([sys.executable, "scripts/widen.py", str(src), str(dst), "--widths", "8", "16", "32", "48",
+                    "--check", "8", "--min-agree", "0", "--threads", "1"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert load_checkpoint(dst)[0].cfg.widths == (8, 16, 32, 48)
