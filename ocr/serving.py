@@ -114,8 +114,7 @@ class OnnxEncoder:
         return self._sessions[threads]
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        feats, keys = self.session(torch.get_num_threads()).run(None, {"images": images})
-        return feats, keys
+        return tuple(self.session(torch.get_num_threads()).run(None, {"images": images}))
 
 
 def _model_digest(model: Recognizer) -> str:
@@ -298,7 +297,7 @@ class ServingModel:
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         self.onnx = None if bf16 else onnx_encoder(model, engine)
         self.engine = "onnxruntime" if self.onnx is not None else "torch"
-        self.encoder = fused_encoder(model.encoder, self.dtype)
+        self.encoder = fused_encoder(model.encoder, self.dtype) if self.onnx is None else None
         self.decoder = _NumpyDecoder(model.decoder)
 
     def _encode_np(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

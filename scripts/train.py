@@ -81,7 +81,7 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
     build_parser().parse_known_args()
 
 from ocr.checkpoint import read_header  # noqa: E402
-from ocr.training.trainer import dist_info, train, training_sets  # noqa: E402
+from ocr.training.trainer import check_teacher, dist_info, train, training_sets  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -111,11 +111,9 @@ def main(argv=None) -> int:
         parser.error("distillation needs both --teacher and --kd > 0 (and --kd-temp > 0)")
     if args.teacher:
         try:
-            t, _ = read_header(args.teacher)
+            check_teacher(read_header(args.teacher)[0], cfg)
         except (OSError, ValueError) as e:
             parser.error(f"--teacher: {e}")
-        if (t.channels, t.img_h, t.img_w, t.charset) != (cfg.channels, cfg.img_h, cfg.img_w, cfg.charset):
-            parser.error("--teacher must read the same input size and charset as the model trained")
     specs, datasets, vals = training_sets(cfg, args.data, args.val, args.seed, args.val_size, tuple(args.fonts))
     opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,

@@ -275,15 +275,19 @@ class _Keeper:
                            [(a, self.run / n) for a, n in self.state.best], self.state.step)
 
 
-def load_teacher(path: str, cfg: ModelConfig, device) -> Recognizer:
-    """The distillation teacher: a trained model that reads the same input (channels, height, width) with the same
-    charset as `cfg`, frozen in eval mode. ValueError says what differs."""
-    teacher, _ = load_checkpoint(path, map_location="cpu")
-    t = teacher.cfg
+def check_teacher(t: ModelConfig, cfg: ModelConfig) -> None:
+    """ValueError unless a teacher of config `t` reads the same input (channels, height, width) with the same
+    charset as the model of config `cfg`."""
     if (t.channels, t.img_h, t.img_w) != (cfg.channels, cfg.img_h, cfg.img_w) or t.charset != cfg.charset:
-        raise ValueError(f"the teacher {path} reads {t.channels}x{t.img_h}x{t.img_w} images with {len(t.charset)} "
-                         f"characters; the model {cfg.channels}x{cfg.img_h}x{cfg.img_w} with {len(cfg.charset)}: "
-                         "distillation needs the same input and charset")
+        raise ValueError(f"the teacher reads {t.channels}x{t.img_h}x{t.img_w} images with {len(t.charset)} "
+                         f"characters, the model {cfg.channels}x{cfg.img_h}x{cfg.img_w} with {len(cfg.charset)}: "
+                         "distillation needs the same input size and charset")
+
+
+def load_teacher(path: str, cfg: ModelConfig, device) -> Recognizer:
+    """The distillation teacher: a trained model that passes `check_teacher`, frozen in eval mode."""
+    teacher, _ = load_checkpoint(path, map_location="cpu")
+    check_teacher(teacher.cfg, cfg)
     teacher.to(device).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
