@@ -13,6 +13,9 @@ source; loading it can never run code, but a hostile one can read badly.
 Loading never executes code from the file: safetensors holds only tensors and strings, and
 the model is rebuilt from the config with strict key and shape checks. Optimizer state for
 resuming lives next to it in `<name>.train.pt`, loaded with `torch.load(weights_only=True)`.
+
+Reading the header (`read_header`) and the weights as NumPy arrays (`load_arrays`, what a reading-only install
+without PyTorch uses) does not import torch.
 """
 from __future__ import annotations
 
@@ -21,12 +24,17 @@ import json
 import os
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig
-from .model import Recognizer
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import Recognizer
 
 FORMAT = "ocr-recognizer/1"
 
@@ -36,18 +44,29 @@ class CheckpointError(RuntimeError):
     not match its model."""
 
 
-def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over every tensor's name, dtype, shape and bytes (in name order): a file's integrity check."""
+def tensor_digest(tensors: dict) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes (in name order): a file's integrity check.
+    tensors: torch tensors or NumPy arrays (the same digest for the same values, dtypes named as torch names them)."""
     h = hashlib.sha256()
     for k in sorted(tensors):
-        t = tensors[k].contiguous()
-        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        t = tensors[k]
+        if isinstance(t, np.ndarray):
+            dtype, data = f"torch.{t.dtype.name}", np.ascontiguousarray(t).tobytes()
+        else:
+            import torch
+
+            t = t.contiguous()
+            dtype = str(t.dtype)
+            data = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        h.update(f"{k}|{dtype}|{tuple(t.shape)}|".encode())
+        h.update(data)
     return h.hexdigest()
 
 
 def save_checkpoint(model: Recognizer, path: str | Path, meta: dict | None = None, dtype: torch.dtype | None = None) -> Path:
     """Write model + config + meta. dtype=torch.float16 halves the file for shipping."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -70,6 +89,7 @@ def update_meta(path: str | Path, **entries) -> Path:
     """Set entries of a checkpoint's meta in place (e.g. its measured "figures"); the tensors are copied
     unchanged, so their digest holds. Written atomically. Raises CheckpointError as load_checkpoint does."""
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     path = Path(path)
     _, meta, _ = _read_header(path)
@@ -118,7 +138,7 @@ def _read_header(path: str | Path) -> tuple[ModelConfig, dict, str | None]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="np") as f:
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path} is not a readable checkpoint ({e})") from None
@@ -139,6 +159,10 @@ def _read_header(path: str | Path) -> tuple[ModelConfig, dict, str | None]:
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[Recognizer, dict]:
     """-> (model in eval mode, fp32, meta). Raises CheckpointError on any problem."""
+    from safetensors.torch import load_file
+
+    from .model import Recognizer
+
     path = Path(path)
     cfg, meta, expected = _read_header(path)
     try:
@@ -162,6 +186,22 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[Recogn
     return model.eval(), meta
 
 
+def load_arrays(path: str | Path) -> tuple[ModelConfig, dict, dict[str, np.ndarray]]:
+    """-> (config, meta, the state dict as float32 NumPy arrays), checked like `load_checkpoint` but without
+    PyTorch (what reading with ONNX Runtime needs). Raises CheckpointError on any problem."""
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    cfg, meta, expected = _read_header(path)
+    try:
+        arrays = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
+        raise CheckpointError(f"{path} is truncated, corrupt or not readable without PyTorch ({e})") from None
+    if expected != tensor_digest(arrays):
+        raise CheckpointError(f"{path} failed its integrity check (weights changed after saving)")
+    return cfg, meta, {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in arrays.items()}
+
+
 def average_checkpoints(paths: list[str | Path]) -> tuple[Recognizer, dict]:
     """Uniform mean of the weights of checkpoints of one config (e.g. the kept steps of one run).
 
@@ -170,6 +210,8 @@ def average_checkpoints(paths: list[str | Path]) -> tuple[Recognizer, dict]:
     are taken from the first. Raises CheckpointError if a file cannot be loaded, fewer than two are
     given, or their configs differ.
     """
+    import torch
+
     if len(paths) < 2:
         raise CheckpointError(f"averaging needs at least two checkpoints, got {len(paths)}")
     loaded = [load_checkpoint(p) for p in paths]
@@ -188,6 +230,8 @@ def load_train_state(path: str | Path) -> dict:
     """A `.train.pt` resume state (optimizer, counters, random state), loaded with `weights_only=True` so no code in
     the file can run; CheckpointError for a file that is not one (a pickle of anything else, a truncated file)."""
     import pickle
+
+    import torch
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -3,71 +3,36 @@
     regions = find_number(photo, digits_recognizer)   # [TextBox] of the number's SVHN frame, or [] if none
 
 A generic scene-text detector misses most house numbers in small, blurry street-view frames, so numbers get
-their own finder (`NumberFinder`, ~0.2 M parameters, trained on the digits engine's scenes by
+their own finder (`ocr.finder.NumberFinder`, ~0.2 M parameters, trained on the digits engine's scenes by
 `scripts/train_numbers.py`). The photo is letterboxed into a SIZE x SIZE square; the network predicts, on a grid
 of stride 8, how likely each cell holds the centre of a number (a heat map) and, there, the centre's offset and
 the number's SVHN frame size (CenterNet-style: Zhou et al., "Objects as Points", 2019). The strongest peaks
 become candidate frames, each read by the digits model together with a few frames around it; the reading with
-the highest confidence x peak score wins. Its checkpoint, `data/models/numbers.safetensors`, is a safetensors file
-(format "ocr-numberfinder/1": tensors, config, meta, digest; loading runs no code).
+the highest confidence x peak score wins. Its checkpoint is `data/models/numbers.safetensors`; without PyTorch
+the finder runs from its ONNX export beside it (`numbers.onnx`, `ocr.onnx_export`).
 
-Shapes: NumberFinder(x (N, 3, SIZE, SIZE) in [-1, 1]) -> (N, 5, SIZE/8, SIZE/8): heat logit, dx, dy (cell units),
-log(frame w / SIZE), log(frame h / SIZE).
+Shapes: letterbox -> (3, SIZE, SIZE) float32 in [-1, 1]; the network's output (5, SIZE/8, SIZE/8): heat logit,
+dx, dy (cell units), log(frame w / SIZE), log(frame h / SIZE).
 """
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
 
-from .checkpoint import tensor_digest
 from .detect import TextBox
 
 SIZE = 128
 STRIDE = 8
-FORMAT = "ocr-numberfinder/1"
 MIN_PEAK = 0.2        # a peak weaker than this is no number
 MIN_CONFIDENCE = 0.3  # a frame read less confidently than this is no number
 
 
-def _block(cin: int, cout: int, stride: int, convs: int = 2) -> nn.Sequential:
-    layers = []
-    for i in range(convs):
-        layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, stride if i == 0 else 1, 1, bias=False),
-                   nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers)
-
-
-class NumberFinder(nn.Module):
-    """Four stride-2 stages (the first a single conv), the last one's output added back at stride 8, a small head."""
-
-    def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 96)):
-        super().__init__()
-        self.widths = tuple(widths)
-        w1, w2, w3, w4 = self.widths
-        self.s1, self.s2 = _block(3, w1, 2, convs=1), _block(w1, w2, 2)
-        self.s3, self.s4 = _block(w2, w3, 2), _block(w3, w4, 2)
-        self.lateral = nn.Conv2d(w4, w3, 1)
-        self.head = nn.Sequential(nn.Conv2d(w3, w3, 3, 1, 1), nn.ReLU(inplace=True), nn.Conv2d(w3, 5, 1))
-        nn.init.constant_(self.head[-1].bias, 0.0)
-        with torch.no_grad():
-            self.head[-1].bias[0] = -2.2  # the heat map starts near 0.1 (CenterNet's prior)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c3 = self.s3(self.s2(self.s1(x)))                    # (N, w3, SIZE/8, SIZE/8)
-        c4 = self.s4(c3)                                     # (N, w4, SIZE/16, SIZE/16)
-        up = nn.functional.interpolate(self.lateral(c4), size=c3.shape[-2:], mode="nearest")
-        return self.head(c3 + up)                            # (N, 5, SIZE/8, SIZE/8)
-
-
-def letterbox(img: Image.Image, size: int = SIZE) -> tuple[torch.Tensor, float, tuple[int, int]]:
-    """RGB image -> ((3, size, size) in [-1, 1], scale, (left, top) offset): the photo scaled to fit, centred,
-    the rest filled with its mean colour."""
+def letterbox(img: Image.Image, size: int = SIZE) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """RGB image -> ((3, size, size) float32 in [-1, 1], scale, (left, top) offset): the photo scaled to fit,
+    centred, the rest filled with its mean colour."""
     img = img.convert("RGB")
     s = size / max(img.width, img.height)
     w, h = max(1, round(img.width * s)), max(1, round(img.height * s))
@@ -76,80 +41,88 @@ def letterbox(img: Image.Image, size: int = SIZE) -> tuple[torch.Tensor, float, 
     canvas = Image.new("RGB", (size, size), mean)
     off = ((size - w) // 2, (size - h) // 2)
     canvas.paste(small, off)
-    x = torch.from_numpy(np.asarray(canvas, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
-    return x, s, off
+    x = np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1) / np.float32(127.5) - np.float32(1)
+    return np.ascontiguousarray(x), s, off
 
 
-def peaks(out: torch.Tensor, k: int = 3) -> list[tuple[float, float, float, float, float]]:
+def _max3x3(a: np.ndarray) -> np.ndarray:
+    """The maximum over each cell's 3 x 3 neighbourhood (the edges padded with -inf)."""
+    p = np.pad(a, 1, constant_values=-np.inf)
+    h, w = a.shape
+    return np.max([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)], axis=0)
+
+
+def peaks(out: np.ndarray, k: int = 3) -> list[tuple[float, float, float, float, float]]:
     """Network output (5, G, G) of one image -> up to k (score, cx, cy, w, h) in letterboxed pixels, strongest
     first; a peak is a cell at least as strong as its 8 neighbours."""
-    heat = torch.sigmoid(out[0])
-    local = nn.functional.max_pool2d(heat[None, None], 3, 1, 1)[0, 0]
-    cand = ((heat == local) & (heat >= MIN_PEAK)).nonzero().tolist()
+    out = np.asarray(out, dtype=np.float32)
+    heat = 1 / (1 + np.exp(-out[0]))
+    cand = np.argwhere((heat == _max3x3(heat)) & (heat >= MIN_PEAK)).tolist()
     cand.sort(key=lambda yx: -float(heat[yx[0], yx[1]]))
     res = []
     for y, x in cand[:k]:
         cx, cy = (x + 0.5 + float(out[1, y, x])) * STRIDE, (y + 0.5 + float(out[2, y, x])) * STRIDE
-        w, h = float(torch.exp(out[3, y, x].clamp(-6, 2))) * SIZE, float(torch.exp(out[4, y, x].clamp(-6, 2))) * SIZE
+        w = float(np.exp(np.clip(out[3, y, x], -6, 2))) * SIZE
+        h = float(np.exp(np.clip(out[4, y, x], -6, 2))) * SIZE
         res.append((float(heat[y, x]), cx, cy, w, h))
     return res
 
 
-def save_finder(model: NumberFinder, path: str | Path, meta: dict | None = None) -> Path:
-    from safetensors.torch import save_file
+def torch_finder(model) -> Callable[[np.ndarray], np.ndarray]:
+    """A `NumberFinder` (eval mode) as images (N, 3, SIZE, SIZE) -> output (N, 5, G, G), NumPy in and out."""
+    import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(sd, str(path), metadata={"format": FORMAT, "config": json.dumps({"widths": list(model.widths)}),
-                                       "meta": json.dumps(meta or {}, default=str), "sha256": tensor_digest(sd)})
-    return path
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+    return run
 
 
-def load_finder(path: str | Path) -> tuple[NumberFinder, dict]:
-    """-> (model in eval mode, meta); CheckpointError for a missing, altered or foreign file."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
+def onnx_finder(path) -> Callable[[np.ndarray], np.ndarray]:
+    """A finder checkpoint's ONNX export (beside it, `ocr.onnx_reader.graph_path`) run by ONNX Runtime, checked
+    to be made from that checkpoint's weights; CheckpointError otherwise."""
+    from safetensors import safe_open
 
     from .checkpoint import CheckpointError
+    from .onnx_reader import FORMAT, EncoderSession, graph_path
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"number finder not found: {path}")
-    try:
-        with safe_open(str(path), "pt") as f:
-            header = f.metadata() or {}
-        sd = load_file(str(path))
-        if header.get("format") != FORMAT:
-            raise CheckpointError(f"{path} is not a number finder (format {header.get('format')!r})")
-        if header.get("sha256") != tensor_digest(sd):
-            raise CheckpointError(f"{path} fails its integrity check (altered or truncated)")
-        cfg = json.loads(header["config"])
-        widths = tuple(int(w) for w in cfg["widths"])
-        if len(widths) != 4 or not all(1 <= w <= 512 for w in widths):
-            raise CheckpointError(f"{path}: bad widths {widths}")
-        model = NumberFinder(widths)
-        model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
-    except CheckpointError:
-        raise
-    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is not a usable number finder: {e}") from None
-    return model.eval(), json.loads(header.get("meta", "{}"))
+    graph = graph_path(path)
+    if not graph.is_file():
+        raise CheckpointError(f"{graph} not found: finding house numbers without PyTorch needs the finder as ONNX "
+                              f"(python scripts/export_onnx.py {path})")
+    with safe_open(str(path), framework="np") as f:
+        digest = (f.metadata() or {}).get("sha256")
+    session = EncoderSession(graph)
+    info = session.metadata()
+    if info.get("format") != FORMAT or info.get("checkpoint_sha256") != digest:
+        raise CheckpointError(f"{graph} was not made from {path}: export it again (python scripts/export_onnx.py "
+                              f"{path})")
+    return lambda x: session.run({"images": np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
 @functools.lru_cache(maxsize=1)
-def default_finder() -> NumberFinder:
+def default_finder() -> Callable[[np.ndarray], np.ndarray]:
+    """The shipped finder (`data/models/numbers.safetensors`): run by PyTorch where it is installed, else from
+    its ONNX export by ONNX Runtime."""
     from .settings import models_dir
-    return load_finder(models_dir() / "numbers.safetensors")[0]
+
+    path = models_dir() / "numbers.safetensors"
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return onnx_finder(path)
+    from .finder import load_finder
+    return torch_finder(load_finder(path)[0])
 
 
 JITTER = ((0, 0, 1.0), (0, 0, 1.15), (0, 0, 0.87), (-0.08, 0, 1.0), (0.08, 0, 1.0), (0, -0.08, 1.0), (0, 0.08, 1.0))
 
 
-@torch.inference_mode()
-def find_number(image: Image.Image, recognizer, finder: NumberFinder | None = None, k: int = 3) -> list[TextBox]:
+def find_number(image: Image.Image, recognizer, finder: Callable[[np.ndarray], np.ndarray] | None = None,
+                k: int = 3) -> list[TextBox]:
     """The house number's SVHN frame in the photo as one TextBox (score: the winning frame's peak x reading
-    confidence), or [] when no peak or reading is strong enough. recognizer: the digits TextRecognizer."""
+    confidence), or [] when no peak or reading is strong enough. recognizer: the digits TextRecognizer; finder:
+    images (N, 3, SIZE, SIZE) -> network output (N, 5, G, G) (default: the shipped finder, `default_finder`)."""
     finder = finder or default_finder()
     img = image.convert("RGB")
     x, s, (ox, oy) = letterbox(img)

@@ -1,22 +1,27 @@
 """The one preprocessing function shared by training, evaluation and the app.
 
-    preprocess(img, config)  -> float tensor (C, H, W) in [-1, 1], the network input
+    input_array(img, config) -> float32 array (C, H, W) in [-1, 1], the network input (NumPy; no torch needed)
+    preprocess(img, config)  -> the same as a torch tensor (train=True: a digits image is cropped at random)
     network_image(img, config) -> the small PIL image that input is cut from
 
-Images are read by `ocr.images.load_image`; failures raise `InvalidImageError`.
+Images are read by `ocr.images.load_image`; failures raise `InvalidImageError`. The scaling is torchvision's
+`ToImage` + `ToDtype(float32, scale=True)` followed by (x - 0.5) / 0.5, done in float32 with NumPy so that reading
+works without PyTorch; tests/test_checkpoint_and_images.py checks it equals the torchvision pipeline bit for bit.
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+import numpy as np
 from PIL import Image
-from torchvision.transforms import v2
 
 from .config import ModelConfig
 from .images import InvalidImageError, load_image
 
-__all__ = ["InvalidImageError", "load_image", "network_image", "preprocess", "to_pil"]
+if TYPE_CHECKING:
+    import torch
 
-_NORMALIZE = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+__all__ = ["InvalidImageError", "input_array", "load_image", "network_image", "preprocess", "to_pil"]
 
 
 def network_image(source, config: ModelConfig) -> Image.Image:
@@ -34,21 +39,44 @@ def network_image(source, config: ModelConfig) -> Image.Image:
     return img.resize((config.img_w, config.img_h), Image.BILINEAR)
 
 
-def preprocess(source, config: ModelConfig, train: bool = False) -> torch.Tensor:
-    """One image -> network input (C, H, W) float32 in [-1, 1].
+def _center_crop(img: Image.Image, h: int, w: int) -> Image.Image:
+    top, left = int(round((img.height - h) / 2.0)), int(round((img.width - w) / 2.0))
+    return img.crop((left, top, left + w, top + h))
 
-    Words: `network_image` as it is. Digits: the centre crop (evaluation) or a random crop
-    (train=True) of (img_h, img_w) from the 64x64 `network_image`, as in the SVHN protocol.
-    """
+
+def _scaled(img: Image.Image) -> np.ndarray:
+    """PIL image -> (C, H, W) float32 in [-1, 1]."""
+    a = np.asarray(img, dtype=np.uint8)
+    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    x = a.astype(np.float32) * np.float32(1.0 / 255)
+    return np.ascontiguousarray((x - np.float32(0.5)) / np.float32(0.5))
+
+
+def input_array(source, config: ModelConfig) -> np.ndarray:
+    """One image -> network input (C, H, W) float32 in [-1, 1]: words `network_image` as it is, digits its centre
+    crop of (img_h, img_w) from the 64x64 `network_image`, as in the SVHN protocol's evaluation."""
     img = network_image(source, config)
     if config.resize_h > 0:
-        crop = v2.RandomCrop if train else v2.CenterCrop
-        img = crop((config.img_h, config.img_w))(img)
-    x = _NORMALIZE(img)
-    return x.sub_(0.5).div_(0.5)
+        img = _center_crop(img, config.img_h, config.img_w)
+    return _scaled(img)
 
 
-def to_pil(x: torch.Tensor) -> Image.Image:
-    """Inverse of preprocess for display: (C, H, W) in [-1, 1] -> PIL image."""
-    a = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+def preprocess(source, config: ModelConfig, train: bool = False) -> torch.Tensor:
+    """One image -> network input (C, H, W) float32 tensor in [-1, 1]: `input_array`, or with train=True for
+    digits a random crop of (img_h, img_w) (torchvision's RandomCrop) instead of the centre one."""
+    import torch
+
+    if train and config.resize_h > 0:
+        from torchvision.transforms import v2
+
+        img = v2.RandomCrop((config.img_h, config.img_w))(network_image(source, config))
+        return torch.from_numpy(_scaled(img))
+    return torch.from_numpy(input_array(source, config))
+
+
+def to_pil(x) -> Image.Image:
+    """Inverse of preprocess for display: (C, H, W) in [-1, 1] (a tensor or an array) -> PIL image."""
+    if not isinstance(x, np.ndarray):
+        x = x.detach().float().cpu().numpy()
+    a = np.round((np.clip(x.astype(np.float32), -1, 1) + 1) * 127.5).astype(np.uint8).transpose(1, 2, 0)
     return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)

@@ -13,6 +13,10 @@ Each Prediction has text, confidence (product of the step probabilities, EOS inc
 char_confidences (one per character) and attention (steps, feat_h, feat_w): one map per
 decoding step, the last one being the step that emitted the end of text; `view` is the index of
 the view it was read from (0 = the image as given; `view_input` rebuilds that view's network input).
+
+Without PyTorch installed (the reading-only install), `load_recognizer` reads with the checkpoint's ONNX export
+(`ocr.onnx_reader`: the encoder by ONNX Runtime, the decoder in NumPy); the readings are the same up to float
+rounding (tests/test_onnx_reader.py). `backend="onnx"` chooses that path with PyTorch installed too.
 """
 from __future__ import annotations
 
@@ -21,21 +25,25 @@ import math
 import warnings
 from pathlib import Path
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from .checkpoint import CheckpointError, load_checkpoint
+import numpy as np
+
+from .checkpoint import CheckpointError
 from .config import PRECISIONS, TASKS, preset
-from .hardware import cpu_has_bf16
 from .lm import LMFusion, default_fusion
-from .model import Recognizer
 from .prediction import Prediction
-from .preprocess import InvalidImageError, load_image, preprocess
+from .preprocess import InvalidImageError, input_array, load_image
 from .reading import ReadingSettings
-from .serving import ServingModel
 from .settings import shipped_model
-from .tokenizer import EOS
+from .tokenizer import EOS, Tokenizer
 from .views import check_views, view_of, views as make_views
+
+if TYPE_CHECKING:
+    from .decoding import Reader
+    from .model import Recognizer
+
+BACKENDS = ("auto", "torch", "onnx")   # what load_recognizer reads with ("auto": torch where installed, else onnx)
 
 
 class UntrainedModelWarning(UserWarning):
@@ -54,29 +62,43 @@ class TextRecognizer:
     build a new TextRecognizer. lm: an `ocr.lm.LMFusion` (a word prior fused into the choice of each
     character, greedy and beam) or None. reading: the default reading settings (default: those in `meta`); its
     lm_weight is that of `lm` (what this recognizer really fuses; `load_recognizer` builds the prior from it).
+
+    model=None with `reader` given: read through that `ocr.decoding.Reader` alone (e.g. an `ocr.onnx_reader.
+    OnnxReader`, without PyTorch); `self.model` is then None. Images go in and out of the reader as NumPy arrays:
+    `prepare` gives (N, C, H, W) float32.
     """
 
-    def __init__(self, model: Recognizer, meta: dict | None = None, source: str = "", untrained: bool = False,
+    def __init__(self, model: Recognizer | None, meta: dict | None = None, source: str = "", untrained: bool = False,
                  serving: bool = True, precision: str = "fp32", lm: LMFusion | None = None,
-                 reading: ReadingSettings | None = None, engine: str = "auto"):
+                 reading: ReadingSettings | None = None, engine: str = "auto", reader: Reader | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.model = model.eval()
-        self.cfg = model.cfg
+        if model is None and reader is None:
+            raise ValueError("a TextRecognizer needs a model or a reader")
+        self.model = model.eval() if model is not None else None
+        self.cfg = model.cfg if model is not None else reader.cfg
+        self.tokenizer = Tokenizer(self.cfg.charset)
         self.meta = meta or {}
         self.source = source
         self.untrained = untrained
-        on_cpu = next(model.parameters()).device.type == "cpu"
-        bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
-        self.precision = "bf16" if bf16 and serving and on_cpu else "fp32"
-        self.reader = ServingModel(self.model, bf16=bf16, engine=engine) if serving and on_cpu else self.model
+        self.precision = "fp32"
+        if reader is None:
+            from .hardware import cpu_has_bf16
+            from .serving import ModelReader, ServingModel
+
+            on_cpu = next(model.parameters()).device.type == "cpu"
+            bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
+            self.precision = "bf16" if bf16 and serving and on_cpu else "fp32"
+            reader = ServingModel(self.model, bf16=bf16, engine=engine) if serving and on_cpu else ModelReader(model)
+        self.reader = reader
         self.lm = lm
         reading = reading or ReadingSettings.of(self.meta)
         self.reading = dataclasses.replace(reading, lm_weight=lm.weight if lm else 0.0)
 
     @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+    def device(self):
+        """The torch device of the model (None when reading without one)."""
+        return next(self.model.parameters()).device if self.model is not None else None
 
     @staticmethod
     def _items(images, action):
@@ -92,26 +114,26 @@ class TextRecognizer:
                 raise InvalidImageError(f"image {i}: {e}" if len(items) > 1 else str(e)) from None
         return out
 
-    def prepare(self, images) -> torch.Tensor:
-        """images (one or a list) -> batch (N, C, H, W). Raises InvalidImageError naming the bad item."""
-        return torch.stack(self._items(images, lambda im: preprocess(im, self.cfg)))
+    def prepare(self, images) -> np.ndarray:
+        """images (one or a list) -> batch (N, C, H, W) float32. Raises InvalidImageError naming the bad item."""
+        return np.stack(self._items(images, lambda im: input_array(im, self.cfg)))
 
-    def view_input(self, image, view: int) -> torch.Tensor:
+    def view_input(self, image, view: int) -> np.ndarray:
         """The network input (C, H, W) of one view of an image (`ocr.views`; 0 = as given): what a
         prediction with that `view` was read from, e.g. to draw its attention over."""
-        return preprocess(view_of(load_image(image), view), self.cfg)
+        return input_array(view_of(load_image(image), view), self.cfg)
 
-    def _prediction(self, toks, probs, attn) -> Prediction:
-        toks, probs = toks.tolist(), probs.float().tolist()
+    def _prediction(self, toks: np.ndarray, probs: np.ndarray, attn: np.ndarray) -> Prediction:
+        toks, probs = np.asarray(toks).tolist(), np.asarray(probs, dtype=np.float32).tolist()
         n = min(toks.index(EOS) if EOS in toks else len(toks), self.cfg.max_len)
         steps = min(len(toks), n + 1)
         fh, fw = self.cfg.feat_hw
         conf = float(np.prod(probs[:steps])) if steps else 0.0
         return Prediction(
-            text=self.model.tokenizer.decode_ids(toks[:n]),
+            text=self.tokenizer.decode_ids(toks[:n]),
             confidence=conf,
             char_confidences=[float(p) for p in probs[:n]],
-            attention=attn[:steps].float().reshape(steps, fh, fw).cpu().numpy(),
+            attention=np.asarray(attn[:steps], dtype=np.float32).reshape(steps, fh, fw),
         )
 
     def read(self, images, beam_width: int | None = None, batch_size: int = 32, views: int | None = None,
@@ -133,7 +155,7 @@ class TextRecognizer:
         unsure = [i for i, p in enumerate(preds) if p.confidence < below]
         if not unsure:
             return preds
-        extra = torch.stack([preprocess(v, self.cfg) for i in unsure for v in make_views(loaded[i], views)[1:]])
+        extra = np.stack([input_array(v, self.cfg) for i in unsure for v in make_views(loaded[i], views)[1:]])
         more = self.read_prepared(extra, beam_width, batch_size)
         for j, i in enumerate(unsure):
             group = [preds[i]] + more[j * (views - 1):(j + 1) * (views - 1)]
@@ -162,7 +184,6 @@ class TextRecognizer:
         score = math.log(max(pred.confidence, 1e-30))
         return score + self.lm.score(pred.text) if self.lm else score
 
-    @torch.inference_mode()
     def reader_confidences(self, images, preds: list[Prediction]) -> list[tuple[float, list[float]]]:
         """How sure the whole reader is of each reading: per character (and the end), the probability of the
         character read under the distribution it was picked from: the decoder's, fused with the word prior when
@@ -172,15 +193,14 @@ class TextRecognizer:
         if self.lm is None:
             return [(p.confidence, list(p.char_confidences)) for p in preds]
         items = images if isinstance(images, (list, tuple)) else [images]
-        x = torch.stack([self.view_input(im, p.view) for im, p in zip(items, preds)]).to(self.device)
-        tok = self.model.tokenizer
+        x = np.stack([self.view_input(im, p.view) for im, p in zip(items, preds)])
         ids = [[self.cfg.charset.index(c) + 1 for c in p.text] + [EOS]
                for p in preds]
         steps = max(len(i) for i in ids)
-        targets = torch.full((len(ids), steps), tok.pad, dtype=torch.long)
+        targets = np.full((len(ids), steps), self.tokenizer.pad, dtype=np.int64)
         for r, i in enumerate(ids):
-            targets[r, : len(i)] = torch.tensor(i)
-        logp = torch.log_softmax(self.model(x, targets.to(self.device)).float(), -1).cpu().numpy()
+            targets[r, : len(i)] = i
+        logp = self.reader.forced(x, targets)
         out = []
         for r, (p, i) in enumerate(zip(preds, ids)):
             probs = []
@@ -191,12 +211,12 @@ class TextRecognizer:
             out.append((float(np.prod(probs)), probs[: len(p.text)]))
         return out
 
-    @torch.inference_mode()
-    def read_prepared(self, batch: torch.Tensor, beam_width: int = 1, batch_size: int = 32) -> list[Prediction]:
-        """Read a batch (N, C, H, W) from `prepare` (for callers that also show the network input)."""
+    def read_prepared(self, batch: np.ndarray, beam_width: int = 1, batch_size: int = 32) -> list[Prediction]:
+        """Read a batch (N, C, H, W) from `prepare` (for callers that also show the network input; a CPU tensor
+        is taken too)."""
         if beam_width < 1:
             raise ValueError("beam_width must be >= 1")
-        batch = batch.to(self.device)
+        batch = np.asarray(batch, dtype=np.float32)
         out: list[Prediction] = []
         for s in range(0, batch.shape[0], batch_size):
             x = batch[s : s + batch_size]
@@ -208,19 +228,41 @@ class TextRecognizer:
         return out
 
 
+def _torch_installed() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", precision: str = "fp32",
-                    lm_weight: float | None = None) -> TextRecognizer:
+                    lm_weight: float | None = None, backend: str = "auto") -> TextRecognizer:
     """'words' / 'digits' (the shipped defaults under data/models/) or a checkpoint path; precision as
     for `TextRecognizer` (the serving encoder's: "fp32", "bf16" or "auto"). lm_weight: the weight of
     the word prior (`ocr.lm`); None = the checkpoint's reading settings (`ocr.reading`), 0 = none.
+    backend (`BACKENDS`): "torch" reads with the PyTorch model (through `ocr.serving`), "onnx" without PyTorch
+    from the checkpoint's ONNX export beside it (`ocr.onnx_reader`; CPU, fp32), "auto" with torch where it is
+    installed.
 
-    A missing shipped checkpoint gives an untrained model and an UntrainedModelWarning; a missing
-    or broken explicit path (or a broken reading entry) raises CheckpointError.
+    A missing shipped checkpoint gives an untrained model and an UntrainedModelWarning (with torch); a missing
+    or broken explicit path (or a broken reading entry, or a missing ONNX export for backend "onnx") raises
+    CheckpointError.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        backend = "torch" if _torch_installed() else "onnx"
     key = str(name_or_path)
     if key in TASKS:
         path = shipped_model(key)
         if not path.is_file():
+            if backend == "onnx":
+                raise CheckpointError(f"no trained '{key}' model at {path}")
+            import torch
+
+            from .model import Recognizer
+
             warnings.warn(f"NO TRAINED '{key}' MODEL at {path}: using an UNTRAINED, randomly initialised "
                           f"model whose output is meaningless. Train one with scripts/train.py.",
                           UntrainedModelWarning, stacklevel=2)
@@ -233,11 +275,21 @@ def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", pre
         path = Path(name_or_path)
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path} (or use 'words' / 'digits')")
-    model, meta = load_checkpoint(path, map_location="cpu")
+    if backend == "onnx":
+        from .onnx_reader import load_onnx_reader
+
+        reader, meta = load_onnx_reader(path)
+        model, cfg = None, reader.cfg
+    else:
+        from .checkpoint import load_checkpoint
+
+        model, meta = load_checkpoint(path, map_location="cpu")
+        reader, cfg = None, model.cfg
+        model = model.to(device)
     try:
         reading = ReadingSettings.of(meta)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: {e}") from None
     weight = reading.lm_weight if lm_weight is None else lm_weight
-    return TextRecognizer(model.to(device), meta, source=str(path), precision=precision, reading=reading,
-                          lm=default_fusion(model.cfg, weight, strict=lm_weight is not None))
+    return TextRecognizer(model, meta, source=str(path), precision=precision, reading=reading, reader=reader,
+                          lm=default_fusion(cfg, weight, strict=lm_weight is not None))

@@ -8,7 +8,10 @@ Index layout (output classes first, so the classifier has exactly len(charset) +
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 EOS = 0
 
@@ -37,6 +40,8 @@ class Tokenizer:
 
         T is the longest text (or `max_len`). Raises ValueError on characters outside the charset.
         """
+        import torch
+
         longest = max((len(t) for t in texts), default=0)
         T = longest if max_len is None else max_len
         if longest > T:

@@ -5,8 +5,9 @@
 
 A crop is read as it is and, with n > 1, also turned by -8 and +8 degrees, with a 15 % edge-coloured
 margin, and with 5 % trimmed from each side (`VIEWS`, in this order; n takes the first n). Every view
-goes through the same `ocr.preprocess.preprocess` as the crop itself. `TextRecognizer.read(...,
-views=n)` reads the crop as given; only when that reading's sequence probability
+goes through the same `ocr.preprocess.input_array` as the crop itself (the transforms are PIL's, the pixels
+torchvision's functional ops give for PIL images, which tests/test_views.py checks; reading needs no torch).
+`TextRecognizer.read(..., views=n)` reads the crop as given; only when that reading's sequence probability
 (`Prediction.confidence`, EOS included) is below `VIEWS_BELOW` it reads the other n - 1 views too
 and keeps the most confident reading of all; `Prediction.view` says which view that was. With a word
 prior (`ocr.lm`), "most confident" is the highest log-confidence + the prior's score of the text, the
@@ -35,19 +36,17 @@ def _border_fill(img: Image.Image) -> list[float]:
 
 def _turn(degrees: float) -> Callable[[Image.Image], Image.Image]:
     def view(img: Image.Image) -> Image.Image:
-        from torchvision.transforms import InterpolationMode  # here: the CLIs' --help stays without torch
-        from torchvision.transforms.v2 import functional as F
-
-        return F.rotate(img, degrees, interpolation=InterpolationMode.BILINEAR, fill=_border_fill(img))
+        fill = tuple(int(v) for v in _border_fill(img))
+        return img.rotate(degrees, Image.BILINEAR, expand=False, fillcolor=fill if len(fill) > 1 else fill[0])
     return view
 
 
 def _margin(img: Image.Image, share: float = 0.15) -> Image.Image:
     w, h = img.size
     px, py = round(w * share), round(h * share)
-    from torchvision.transforms.v2 import functional as F
-
-    return F.pad(img, [px, py, px, py], padding_mode="edge")
+    a = np.asarray(img)
+    pad = ((py, py), (px, px)) + (((0, 0),) if a.ndim == 3 else ())
+    return Image.fromarray(np.pad(a, pad, mode="edge"), mode=img.mode)
 
 
 def _trim(img: Image.Image, share: float = 0.05) -> Image.Image:
@@ -55,9 +54,7 @@ def _trim(img: Image.Image, share: float = 0.05) -> Image.Image:
     px, py = int(w * share), int(h * share)
     if w - 2 * px < 4 or h - 2 * py < 4:
         return img
-    from torchvision.transforms.v2 import functional as F
-
-    return F.crop(img, py, px, h - 2 * py, w - 2 * px)
+    return img.crop((px, py, w - px, h - py))
 
 
 VIEWS: tuple[tuple[str, Callable[[Image.Image], Image.Image]], ...] = (

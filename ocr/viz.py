@@ -10,19 +10,21 @@ import io
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from .config import ModelConfig
-from .preprocess import preprocess, to_pil
+from .preprocess import input_array, to_pil
 
 DISPLAY_H = 80
 
 
 def network_view(image, cfg: ModelConfig, height: int = DISPLAY_H) -> Image.Image:
     """The preprocessed input as an RGB image scaled to `height` pixels. `image` is anything
-    `preprocess` takes, or its output (C, H, W) itself (then it is not preprocessed again)."""
-    x = image if isinstance(image, torch.Tensor) else preprocess(image, cfg)
+    `input_array` takes, or a network input (C, H, W) itself, an array or a tensor (not preprocessed again)."""
+    shape = (cfg.channels, cfg.img_h, cfg.img_w)
+    given = hasattr(image, "detach") or (isinstance(image, np.ndarray) and image.dtype == np.float32
+                                         and image.shape == shape)
+    x = image if given else input_array(image, cfg)
     img = to_pil(x).convert("RGB")
     w = round(cfg.img_w * height / cfg.img_h)
     return img.resize((w, height), Image.BICUBIC)

@@ -5,7 +5,8 @@
     python scripts/export.py saves/RUN/step0009000-acc0.9890.safetensors out.safetensors --dtype bf16
 
 The weights are stored in fp16 (default) or bf16, which halves the file; they are loaded back
-as fp32. The training metadata (data, steps, images seen, metrics, parent) is kept and the
+as fp32. The encoder is written beside it as ONNX (OUT with .onnx, `scripts/export_onnx.py`), what reading without
+PyTorch uses. The training metadata (data, steps, images seen, metrics, parent) is kept and the
 source file and dtype are recorded. The reading settings (`ocr.reading`: how the model reads unless a
 caller says otherwise; the demo reads with them) are the source's, changed by --lm-weight, --beam-width,
 --views, --views-below and --unsure-below:
@@ -90,8 +91,10 @@ def main(argv=None) -> int:
             tmp.unlink()
             return 1
     tmp.replace(args.out)
+    from ocr.onnx_export import write_graph
+    graph = write_graph(args.out)   # its encoder for reading without PyTorch (ocr.onnx_reader)
     mb = args.out.stat().st_size / 1e6
-    print(f"wrote {args.out} ({mb:.1f} MB, {args.dtype}); steps {meta.get('steps')}, "
+    print(f"wrote {args.out} ({mb:.1f} MB, {args.dtype}) and {graph.name}; steps {meta.get('steps')}, "
           f"images seen {meta.get('images_seen')}")
     return 0
 

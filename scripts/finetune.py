@@ -103,7 +103,9 @@ def promote(args, run, decision) -> int:
                 gate_before=run.before, gate_after=run.after, gate_tolerance=args.tolerance)
     save_checkpoint(run.model, target, meta, dtype=torch.float16)
     os.chmod(target, 0o644)
-    print(f"promoted to {target}" + (f" (the previous one is kept as {kept})" if kept else ""))
+    from ocr.onnx_export import write_graph
+    graph = write_graph(target)   # its encoder for reading without PyTorch (ocr.onnx_reader), beside it
+    print(f"promoted to {target}, with {graph.name}" + (f" (the previous one is kept as {kept})" if kept else ""))
     return 0
 
 

@@ -94,9 +94,9 @@ def test_config_not_matching_weights(ckpt, tmp_path):
     ({"context": 100_000}, "context must be an integer"),
 ])
 def test_invalid_configs_are_refused_before_building(ckpt, tmp_path, changes, msg, monkeypatch):
-    import ocr.checkpoint
+    import ocr.model
     built = []
-    monkeypatch.setattr(ocr.checkpoint, "Recognizer", lambda cfg: built.append(cfg))
+    monkeypatch.setattr(ocr.model, "Recognizer", lambda cfg: built.append(cfg))
     with pytest.raises(CheckpointError, match=msg):
         load_checkpoint(_with_config(ckpt[1], tmp_path, **changes))
     assert built == []
@@ -195,3 +195,28 @@ def test_untrained_default_warns_loudly_and_leaves_the_global_seed(monkeypatch, 
         rec = load_recognizer("digits")
     assert isinstance(rec, TextRecognizer) and rec.untrained
     assert torch.equal(torch.rand(3), expected)  # the caller's random stream is untouched
+
+
+@pytest.mark.parametrize("task", ["words", "digits"])
+def test_the_network_input_is_torchvisions_bit_for_bit(task):
+    """`input_array` (NumPy: reading without torch) equals torchvision's ToImage + ToDtype(scale) (and CenterCrop
+    for digits), then (x - 0.5) / 0.5, bit for bit; `preprocess` is the same as a tensor; the arrays' digest
+    equals the tensors' (the checkpoints' integrity check without torch)."""
+    from torchvision.transforms import v2
+
+    from ocr.checkpoint import tensor_digest
+    from ocr.preprocess import input_array, network_image
+
+    cfg = preset(task)
+    scale = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+    rng = np.random.default_rng(1)
+    for h, w in ((32, 100), (61, 47), (9, 300)):
+        img = Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        small = network_image(img, cfg)
+        if cfg.resize_h:
+            small = v2.CenterCrop((cfg.img_h, cfg.img_w))(small)
+        want = scale(small).sub_(0.5).div_(0.5)
+        assert np.array_equal(input_array(img, cfg), want.numpy())
+        assert torch.equal(preprocess(img, cfg), want)
+    tensors = {"a": torch.randn(3, 4).half(), "b": torch.arange(5)}
+    assert tensor_digest({k: v.numpy() for k, v in tensors.items()}) == tensor_digest(tensors)

@@ -14,6 +14,7 @@ from feedback import Prediction, add_submission, make_engine, session_factory
 from ocr import load_checkpoint, save_checkpoint
 from ocr.config import preset
 from ocr.model import Recognizer
+from restricted import run_with_only
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
@@ -63,51 +64,6 @@ def test_simulate_feedback(tmp_path):
     assert "refused label: 1" in r.stdout and "accepted labels: 2" in r.stdout
 
 
-# Run a script with every package that only requirements-dev.txt brings made unimportable: what the README's
-# first command (pip install -r requirements.txt) gives a user.
-RUNTIME_ONLY = r"""
-import importlib.metadata as md, re, runpy, sys
-from pathlib import Path
-
-def names(path):
-    out = []
-    for line in Path(path).read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line and not line.startswith("-"):
-            out.append(re.split(r"[\[<>=!~ ;]", line, 1)[0].lower().replace("_", "-"))
-    return out
-
-def closure(roots):
-    seen, todo = set(), list(roots)
-    while todo:
-        n = todo.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        try:
-            reqs = md.requires(n) or []
-        except md.PackageNotFoundError:
-            continue
-        todo += [re.split(r"[\[<>=!~ ;(]", r, 1)[0].lower().replace("_", "-") for r in reqs if "extra ==" not in r]
-    return seen
-
-runtime = closure(names("requirements.txt"))
-dev_only = {n for n in names("requirements-dev.txt") if n not in runtime}
-blocked = {m for m, dists in md.packages_distributions().items()
-           if any(d.lower().replace("_", "-") in dev_only for d in dists)}
-assert blocked, dev_only
-
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in blocked:
-            raise ImportError(f"{name} is only in requirements-dev.txt")
-
-sys.meta_path.insert(0, Block())
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
-
-
 @pytest.mark.slow
 def test_words_finetune_runs_on_the_runtime_requirements_and_its_best_step_is_its_last(tmp_path):
     """The README's fine-tune (synthetic words mixed with corrections, --promote) after only `pip install -r
@@ -126,8 +82,7 @@ def test_words_finetune_runs_on_the_runtime_requirements_and_its_best_step_is_it
             "--include-pending", "--mix", "synth-words:0.5", "feedback:0.5", "--batch-size", "4", "--workers", "0",
             "--threads", "1", "--holdout", "0.3", "--reference", "8", "--steps", "3", "--val-every", "2",
             "--tolerance", "1", "--out", str(tmp_path / "runs"), "--promote", "--promote-to", str(target)]
-    r = subprocess.run([sys.executable, "-c", RUNTIME_ONLY, *args], cwd=ROOT, capture_output=True, text=True,
-                       env=ENV, timeout=900)
+    r = run_with_only("requirements.txt", args, env=ENV, timeout=900)   # what the README's first command installs
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "promoted to" in r.stdout and target.is_file()
     run = next((tmp_path / "runs").iterdir())

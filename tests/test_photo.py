@@ -142,7 +142,7 @@ def test_the_number_finder_file_is_checked_and_runs_no_code(tmp_path):
     from ocr import CheckpointError, save_checkpoint
     from ocr.config import preset
     from ocr.model import Recognizer
-    from ocr.numbers import NumberFinder, load_finder, save_finder
+    from ocr.finder import NumberFinder, load_finder, save_finder
     path = save_finder(NumberFinder(), tmp_path / "f.safetensors", {"steps": 1})
     model, meta = load_finder(path)
     assert meta == {"steps": 1} and not model.training
@@ -160,7 +160,7 @@ def test_the_number_finder_file_is_checked_and_runs_no_code(tmp_path):
 def test_the_number_finder_resumes_exactly(tmp_path):
     """Two steps, stop, two more == four steps in one go (the data position is the step)."""
     import torch
-    from ocr.numbers import load_finder
+    from ocr.finder import load_finder
     from ocr.training.numbers_training import FinderOptions, train_finder
     fonts = None
     kw = dict(batch_size=2, val_size=2, val_every=2, warmup=1, threads=1)

@@ -74,7 +74,7 @@ def test_views_keep_the_most_confident_reading_of_the_unsure_images(rec, prior):
         assert best.view == top and best.text == singles[top].text
         assert score(best) == pytest.approx(max(score(s) for s in singles), abs=1e-5)
         assert score(best) >= score(p) - 1e-5
-        assert torch.equal(rec.view_input(item, best.view), rec.prepare(copies[best.view])[0])
+        assert np.array_equal(rec.view_input(item, best.view), rec.prepare(copies[best.view])[0])
     # a threshold no reading is under: nothing is read again, the readings are the plain ones
     none = rec.read(images, views=3, below=0.0, fast=True)
     assert [(p.text, p.view) for p in none] == [(p.text, 0) for p in plain]
@@ -121,3 +121,25 @@ def test_evaluate_cli_reads_with_views(tmp_path):
     assert "beam 1, views 3" in r.stdout
     bad = run_script(cmd + ["--views", str(MAX_VIEWS + 1)])
     assert bad.returncode == 2 and "--views" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_views_are_the_pixels_torchvision_gives():
+    """The views are PIL operations (reading needs no torch); they equal torchvision's functional ops on PIL
+    images, which they were chosen with."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    from ocr.views import _border_fill, _margin, _trim, _turn
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in ((32, 100), (57, 41))]
+    images += [im.convert("L") for im in images] + [Image.open(p) for p in sorted(EXAMPLES.glob("words_*.png"))]
+    for img in images:
+        w, h = img.size
+        for d in (-8, 8):
+            want = F.rotate(img, d, interpolation=InterpolationMode.BILINEAR, fill=_border_fill(img))
+            assert np.array_equal(np.asarray(_turn(d)(img)), np.asarray(want))
+        px, py = round(w * 0.15), round(h * 0.15)
+        assert np.array_equal(np.asarray(_margin(img)), np.asarray(F.pad(img, [px, py, px, py], padding_mode="edge")))
+        px, py = int(w * 0.05), int(h * 0.05)
+        assert np.array_equal(np.asarray(_trim(img)), np.asarray(F.crop(img, py, px, h - 2 * py, w - 2 * px)))

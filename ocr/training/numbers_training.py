@@ -1,4 +1,4 @@
-"""Training the house-number finder (`ocr.numbers.NumberFinder`) on the digits engine's scenes.
+"""Training the house-number finder (`ocr.finder.NumberFinder`) on the digits engine's scenes.
 
     train_finder(out_dir, steps=20000)     # resumable: run again with the same out_dir and it goes on exactly
 
@@ -20,7 +20,8 @@ from torch import nn
 from tqdm import tqdm
 
 from ..checkpoint import load_train_state
-from ..numbers import SIZE, STRIDE, NumberFinder, letterbox, load_finder, peaks, save_finder
+from ..finder import NumberFinder, load_finder, save_finder
+from ..numbers import SIZE, STRIDE, letterbox, peaks
 
 GRID = SIZE // STRIDE
 
@@ -46,7 +47,7 @@ def sample(ds, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     x, s, (ox, oy) = letterbox(img)
     cx, cy = ((x0 + x1) / 2) * s + ox, ((y0 + y1) / 2) * s + oy
     w, h = (x1 - x0) * s, (y1 - y0) * s
-    return x, *targets(cx, cy, w, h)
+    return torch.from_numpy(x), *targets(cx, cy, w, h)
 
 
 def targets(cx: float, cy: float, w: float, h: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +88,7 @@ def evaluate_finder(model: NumberFinder, ds, n: int) -> dict:
     for i in range(n):
         img, _, (x0, y0, x1, y1) = ds.scene(i)
         x, s, (ox, oy) = letterbox(img)
-        ps = peaks(model(x[None])[0], 1)
+        ps = peaks(model(torch.from_numpy(x)[None])[0].numpy(), 1)
         if not ps:
             continue
         _, cx, cy, w, h = ps[0]

@@ -6,7 +6,8 @@
 `run_recipe` splits the real crops (REAL: labelled folders such as IIIT5K / ICDAR / SVT train splits) into
 train / validation lists by a hash of each path, renders each stage's corpus (`ocr.training.corpus.prerender`, resumable,
 re-created from its seed), runs the stages in order (each starts from the checkpoint the stage before chose) and
-exports the last stage's choice with the model's reading settings (`ocr.reading`) to OUT/<recipe>.safetensors.
+exports the last stage's choice with the model's reading settings (`ocr.reading`) to OUT/<recipe>.safetensors
+(and its encoder as ONNX beside it, OUT/<recipe>.onnx, for reading without PyTorch).
 Run it again after an interruption: a finished stage is skipped (OUT/stages/<stage>/done.json), a started one
 resumes exactly from its last checkpoint (optimizer, EMA, schedule, data position). The dev sets are never used.
 
@@ -209,5 +210,6 @@ def run_recipe(recipe: Recipe, real: Path, out: Path, threads: int = 2, workers:
     meta = dict(meta, exported_from=str(start), export_dtype="fp16", reading=recipe.reading.to_dict(),
                 recipe=recipe.name)
     save_checkpoint(model, final, meta, dtype=torch.float16)
-    log(f"exported {final}")
+    from ..onnx_export import write_graph
+    log(f"exported {final} and its ONNX encoder {write_graph(final).name}")
     return final

@@ -1,0 +1,121 @@
+"""Exporting the networks that read to ONNX, for ONNX Runtime (needs torch and onnx).
+
+    encoder_graph(model)                -> bytes: `Recognizer.encode`, images (N, C, H, W) -> feats, keys
+    finder_graph(finder)                -> bytes: `NumberFinder`, images (N, 3, SIZE, SIZE) -> out (N, 5, G, G)
+    write_graph(checkpoint)             -> the .onnx file beside it (`ocr.onnx_reader.graph_path`)
+
+A written graph records the digest of the checkpoint's tensors, so a reader can refuse a graph made from other
+weights. It keeps the checkpoint's values unfolded (BatchNorm as its own node) and stores every weight that float16
+holds exactly in float16 (the shipped recognizers hold float16 weights, so the file halves), with a Cast to
+float32; ONNX Runtime folds both when it loads the graph.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .onnx_reader import FORMAT, graph_path
+
+
+class _Encode(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor):
+        return self.model.encode(images)
+
+
+def _export(module: nn.Module, shape: tuple[int, ...], outputs: list[str], fold: bool = True) -> bytes:
+    buf = io.BytesIO()
+    module = copy.deepcopy(module).float().eval()
+    axes = {name: {0: "n"} for name in ["images", *outputs]}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's notes on the TorchScript path and on batch_first LSTMs
+        torch.onnx.export(module, (torch.zeros(*shape),), buf, input_names=["images"], output_names=outputs,
+                          dynamic_axes=axes, opset_version=17, dynamo=False,
+                          do_constant_folding=fold)
+    return buf.getvalue()
+
+
+def encoder_graph(model, fold: bool = True) -> bytes:
+    """A `Recognizer`'s encode (in eval mode, fp32) as an ONNX graph. fold=False keeps each BatchNorm as its own
+    node with the checkpoint's values (ONNX Runtime folds it into the convolution when it loads the graph), so
+    the weights stay exactly as stored."""
+    cfg = model.cfg
+    return _export(_Encode(model), (1, cfg.channels, cfg.img_h, cfg.img_w), ["feats", "keys"], fold)
+
+
+def finder_graph(finder, fold: bool = True) -> bytes:
+    """A `NumberFinder` as an ONNX graph (fold as for `encoder_graph`)."""
+    from .numbers import SIZE
+    return _export(finder, (1, 3, SIZE, SIZE), ["out"], fold)
+
+
+def compact(graph: bytes, metadata: dict[str, str]) -> bytes:
+    """The graph with every float32 weight that float16 holds exactly stored as float16 (and cast back to float32
+    in the graph), and `metadata` added to it."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(graph)
+    g = model.graph
+    casts, kept = [], []
+    for init in g.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.float32 and a.size >= 16 and np.array_equal(a.astype(np.float16).astype(np.float32), a):
+            half = numpy_helper.from_array(a.astype(np.float16), init.name + "_fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT))
+        else:
+            kept.append(init)
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    nodes = casts + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def write_graph(checkpoint: str | Path, out: str | Path | None = None) -> Path:
+    """Export a recognizer or number-finder checkpoint's network to `out` (default: beside it, .onnx), written
+    atomically. Raises CheckpointError for a file that is neither."""
+    from .checkpoint import FORMAT as RECOGNIZER, CheckpointError, load_checkpoint, weights_digest
+    from .finder import FORMAT as FINDER, load_finder
+    from safetensors import safe_open
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise CheckpointError(f"checkpoint not found: {checkpoint}")
+    try:
+        with safe_open(str(checkpoint), framework="np") as f:
+            header = f.metadata() or {}
+    except Exception as e:  # noqa: BLE001 - safetensors' errors for a file that is not one
+        raise CheckpointError(f"{checkpoint} is not a readable checkpoint ({e})") from None
+    if header.get("format") == RECOGNIZER:
+        model, _ = load_checkpoint(checkpoint)
+        graph, digest = encoder_graph(model, fold=False), weights_digest(checkpoint)
+    elif header.get("format") == FINDER:
+        finder, _ = load_finder(checkpoint)
+        graph, digest = finder_graph(finder, fold=False), header["sha256"]
+    else:
+        raise CheckpointError(f"{checkpoint} is neither a recognizer nor a number finder "
+                              f"(format {header.get('format')!r})")
+    out = Path(out) if out else graph_path(checkpoint)
+    data = compact(graph, {"format": FORMAT, "checkpoint_sha256": digest, "source": checkpoint.name})
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.chmod(tmp, 0o644)
+    tmp.replace(out)
+    return out
