@@ -60,6 +60,7 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
 import torch  # noqa: E402
 from ocr import TextRecognizer, load_recognizer  # noqa: E402
 from ocr.model import Recognizer  # noqa: E402
+from ocr.onnx_reader import graph_path  # noqa: E402
 from ocr.synth import DigitSynth, WordSynth  # noqa: E402
 
 
@@ -123,7 +124,7 @@ def tesseract_reader():
 def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     """Median ms per single image, ours (the serving path at each beam width with an fp32 and a bf16
     encoder, with views > 1 also the bf16 one reading test-time views, the model's own reading settings as the
-    demo reads, and the training model greedy)
+    demo reads, the training model greedy, and the reading-only install's path when the checkpoint has its ONNX graph)
     and Tesseract's, interleaved image by image so all see the same machine load. With views the time
     per image is uneven (only unsure readings are read again): the CPU column is a mean.
     -> rows (threads, name, median wall ms, ratio to Tesseract, mean wall ms, mean CPU ms of the process)."""
@@ -131,12 +132,17 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     plain = TextRecognizer(rec.model, serving=False, lm=rec.lm)
     half = TextRecognizer(rec.model, precision="bf16", lm=rec.lm)  # the bf16 serving encoder (the demo's on AMX CPUs)
     pt = TextRecognizer(rec.model, lm=rec.lm, engine="torch")     # fp32, the encoder in PyTorch
+    lite = None                                                    # the reading-only install's path, if exported
+    if graph_path(rec.source).is_file():
+        lite = load_recognizer(rec.source, backend="onnx", lm_weight=rec.lm.weight if rec.lm else 0.0)
     readers = {}
     for b in beams:
         name = "ours greedy" if b == 1 else f"ours beam {b}"
         readers[name + f", {rec.reader.engine}"] = lambda img, b=b: rec.read(img, beam_width=b, views=1)
         if rec.reader.engine != "torch":
             readers[name + ", torch"] = lambda img, b=b: pt.read(img, beam_width=b, views=1)
+        if lite is not None:
+            readers[name + ", without torch"] = lambda img, b=b: lite.read(img, beam_width=b, views=1)
         readers[name + ", bf16"] = lambda img, b=b: half.read(img, beam_width=b, views=1)
         if views > 1:
             readers[f"{name}, bf16, {views} views"] = lambda img, b=b: half.read(img, beam_width=b, views=views)
@@ -146,6 +152,8 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     rows = []
     for threads in threads_list:
         torch.set_num_threads(threads)
+        if lite is not None:
+            lite.reader.threads = threads
         wall = {name: [] for name in readers}
         cpu = dict.fromkeys(readers, 0.0)
         for img in images[:5]:  # warm-up
