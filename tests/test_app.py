@@ -165,7 +165,7 @@ def test_a_save_right_after_a_read_does_not_read_again(svc, tmp_path, monkeypatc
                         lambda x, *a, _f=service.attention_frames: prepares.append(type(x).__name__) or _f(x, *a))
     p = _png(tmp_path, "again.png", (96, 30), seed=7)
     shown = svc.recognize(p, "words").prediction
-    assert reads == [1] and prepares == ["Tensor"]
+    assert reads == [1] and prepares == ["ndarray"]
     sid, _ = svc.save(p, "words", "Again", "client-r")
     assert reads == [1]                            # the save used the reading just shown
     with svc.Session.begin() as s:
