@@ -79,24 +79,15 @@ def torch_finder(model) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def onnx_finder(path) -> Callable[[np.ndarray], np.ndarray]:
-    """A finder checkpoint's ONNX export (beside it, `ocr.onnx_reader.graph_path`) run by ONNX Runtime, checked
-    to be made from that checkpoint's weights; CheckpointError otherwise."""
+    """A finder checkpoint's ONNX export (`ocr.onnx_reader.open_graph`) run by ONNX Runtime; CheckpointError for a
+    missing or broken graph or one made from other weights."""
     from safetensors import safe_open
 
-    from .checkpoint import CheckpointError
-    from .onnx_reader import FORMAT, EncoderSession, graph_path
+    from .onnx_reader import open_graph
 
-    graph = graph_path(path)
-    if not graph.is_file():
-        raise CheckpointError(f"{graph} not found: finding house numbers without PyTorch needs the finder as ONNX "
-                              f"(python scripts/export_onnx.py {path})")
     with safe_open(str(path), framework="np") as f:
         digest = (f.metadata() or {}).get("sha256")
-    session = EncoderSession(graph)
-    info = session.metadata()
-    if info.get("format") != FORMAT or info.get("checkpoint_sha256") != digest:
-        raise CheckpointError(f"{graph} was not made from {path}: export it again (python scripts/export_onnx.py "
-                              f"{path})")
+    session = open_graph(path, digest)
     return lambda x: session.run({"images": np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 

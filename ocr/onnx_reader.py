@@ -67,14 +67,14 @@ class OnnxReader(Reader):
 
     engine = "onnxruntime"
 
-    def __init__(self, cfg: ModelConfig, arrays: dict[str, np.ndarray], graph: bytes | str | Path,
+    def __init__(self, cfg: ModelConfig, arrays: dict[str, np.ndarray], graph: EncoderSession | bytes | str | Path,
                  threads: int | None = None):
-        """cfg, arrays: the checkpoint's config and weights (`load_arrays`); graph: its encoder (`graph_path`);
-        threads: ONNX Runtime's intra-op threads (None: its default)."""
+        """cfg, arrays: the checkpoint's config and weights (`load_arrays`); graph: its encoder (`open_graph`, or
+        the graph itself); threads: ONNX Runtime's intra-op threads (None: its default)."""
         self.cfg = cfg
         self.tokenizer = Tokenizer(cfg.charset)
         self.decoder = NumpyDecoder(arrays, cfg)
-        self.encoder = EncoderSession(graph)
+        self.encoder = graph if isinstance(graph, EncoderSession) else EncoderSession(graph)
         self.threads = threads
 
     def encode(self, images) -> tuple[np.ndarray, np.ndarray]:
@@ -83,25 +83,33 @@ class OnnxReader(Reader):
         return feats, keys
 
 
-def load_onnx_reader(checkpoint: str | Path, threads: int | None = None) -> tuple[OnnxReader, dict]:
-    """A checkpoint and its ONNX graph (`graph_path`) -> (OnnxReader, the checkpoint's meta). CheckpointError when
-    either is missing or broken, or the graph was made from other weights."""
+def open_graph(checkpoint: str | Path, digest: str | None) -> EncoderSession:
+    """The ONNX graph beside a checkpoint (`graph_path`), checked to be made from weights of this digest (the
+    checkpoint's "sha256"). CheckpointError when it is missing, unreadable or made from other weights."""
     path = Path(checkpoint)
-    cfg, meta, arrays = load_arrays(path)
     onnx_file = graph_path(path)
+    again = f"python scripts/export_onnx.py {path}"
     if not onnx_file.is_file():
-        raise CheckpointError(f"{onnx_file} not found: reading without PyTorch needs the checkpoint's encoder as "
-                              f"ONNX (make it with: python scripts/export_onnx.py {path})")
+        raise CheckpointError(f"{onnx_file} not found: reading without PyTorch needs {path.name}'s network as ONNX "
+                              f"(make it with: {again})")
     try:
-        reader = OnnxReader(cfg, arrays, onnx_file, threads)
-        info = reader.encoder.metadata()
+        session = EncoderSession(onnx_file)
+        info = session.metadata()
     except ImportError as e:
         raise CheckpointError(f"reading without PyTorch needs ONNX Runtime: pip install onnxruntime ({e})") from None
     except Exception as e:  # noqa: BLE001 - ONNX Runtime raises its own exception types for a bad file
         raise CheckpointError(f"{onnx_file} is not a readable ONNX graph: {str(e).splitlines()[0][:200]}") from None
+    if info.get("format") != FORMAT or info.get("checkpoint_sha256") != digest:
+        raise CheckpointError(f"{onnx_file} was not made from {path.name}'s weights: export it again ({again})")
+    return session
+
+
+def load_onnx_reader(checkpoint: str | Path, threads: int | None = None) -> tuple[OnnxReader, dict]:
+    """A checkpoint and its ONNX graph (`open_graph`) -> (OnnxReader, the checkpoint's meta). CheckpointError when
+    either is missing or broken, or the graph was made from other weights."""
     from .checkpoint import weights_digest
 
-    if info.get("format") != FORMAT or info.get("checkpoint_sha256") != weights_digest(path):
-        raise CheckpointError(f"{onnx_file} was not made from {path.name}'s weights: export it again "
-                              f"(python scripts/export_onnx.py {path})")
-    return reader, meta
+    path = Path(checkpoint)
+    cfg, meta, arrays = load_arrays(path)
+    session = open_graph(path, weights_digest(path))
+    return OnnxReader(cfg, arrays, session, threads), meta

@@ -24,7 +24,6 @@ import dataclasses
 import math
 import warnings
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np

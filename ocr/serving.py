@@ -156,15 +156,17 @@ class ModelReader:
     def _x(self, images) -> torch.Tensor:
         return torch.as_tensor(np.asarray(images, dtype=np.float32)).to(next(self.model.parameters()).device)
 
+    @staticmethod
+    def _np(tensors) -> tuple[np.ndarray, ...]:
+        return tuple(t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy() for t in tensors)
+
     @torch.inference_mode()
     def greedy(self, images, lm=None):
-        return tuple(t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy()
-                     for t in self.model.greedy(self._x(images), lm=lm))
+        return self._np(self.model.greedy(self._x(images), lm=lm))
 
     @torch.inference_mode()
     def beam(self, image, width: int, lm=None):
-        return tuple(t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy()
-                     for t in self.model.beam(self._x(image), width, lm=lm))
+        return self._np(self.model.beam(self._x(image), width, lm=lm))
 
     @torch.inference_mode()
     def forced(self, images, targets) -> np.ndarray:
