@@ -20,6 +20,12 @@ from .config import ModelConfig
 from .tokenizer import EOS
 
 
+def _rows_times(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x (N, K) @ w (K, M). For a few rows (one image, a beam) a product per row: BLAS's matrix product repacks all
+    of a large w at every call, which took twice the time of streaming it once per row for up to 5 rows."""
+    return (x[:, None, :] @ w)[:, 0] if len(x) <= 5 else x @ w
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1 / (1 + exp(-x)) without overflow
 
@@ -41,28 +47,40 @@ class NumpyDecoder:
         emb = w("embed.weight")                                  # (vocab, E)
         e = emb.shape[1]
         self.layers = []
+        h = cfg.hidden
+        # LSTM gates reordered from PyTorch's (i, f, g, o) to (i, f, o, g): one sigmoid covers the first three
+        order = np.r_[0:2 * h, 3 * h:4 * h, 2 * h:3 * h] if self.lstm else np.arange(3 * h)
         for i in range(cfg.layers):
-            w_ih, w_hh = w(f"cells.{i}.weight_ih"), w(f"cells.{i}.weight_hh")   # (G, in), (G, H)
-            b_ih, b_hh = w(f"cells.{i}.bias_ih"), w(f"cells.{i}.bias_hh")
-            layer = {"w_hh": w_hh.T, "b_hh": b_hh}
-            if i == 0:  # input = [embedding, context]: the embedding part becomes a per-token table
-                layer["table"] = emb @ w_ih[:, :e].T + b_ih        # (vocab, G)
-                layer["w_in"] = w_ih[:, e:].T                      # (D, G)
+            w_ih, w_hh = w(f"cells.{i}.weight_ih")[order], w(f"cells.{i}.weight_hh")[order]   # (G, in), (G, H)
+            b_ih, b_hh = w(f"cells.{i}.bias_ih")[order], w(f"cells.{i}.bias_hh")[order]
+            first = i == 0   # input = [embedding, context]: the embedding part becomes a per-token table
+            w_in = w_ih[:, e:] if first else w_ih
+            if self.lstm:    # input and state in one product: [x, h] @ w_xh (+ the biases, in the table for layer 0)
+                layer = {"w_xh": np.ascontiguousarray(np.concatenate([w_in, w_hh], axis=1).T)}   # (in + H, G)
+                bias = b_ih + b_hh
+            else:            # the GRU needs the state's share of the new-gate apart (r * (h @ w_hn + b_hn))
+                layer = {"w_in": np.ascontiguousarray(w_in.T), "w_hh": np.ascontiguousarray(w_hh.T), "b_hh": b_hh}
+                bias = b_ih
+            if first:
+                layer["table"] = emb @ w_ih[:, :e].T + bias          # (vocab, G)
             else:
-                layer["w_in"], layer["b_ih"] = w_ih.T, b_ih
+                layer["b"] = bias
             self.layers.append(layer)
 
-    def _cell(self, layer: dict, gi: np.ndarray, state):
+    def _lstm(self, layer: dict, x: np.ndarray, extra: np.ndarray, state):
+        """x (N, in): the cell's input; extra (N, G): what adds to its gates besides [x, h] @ w_xh (the table row
+        and the biases)."""
+        h, c = state
+        g = _rows_times(np.concatenate([x, h], axis=1), layer["w_xh"]) + extra
+        k = 3 * self.hidden
+        s = _sigmoid(g[:, :k])
+        c = s[:, self.hidden:2 * self.hidden] * c + s[:, :self.hidden] * np.tanh(g[:, k:])
+        h = s[:, 2 * self.hidden:k] * np.tanh(c)
+        return h, (h, c)
+
+    def _gru(self, layer: dict, gi: np.ndarray, h):
         """gi (N, G): the input's share of the gates (biases included)."""
         h_size = self.hidden
-        if self.lstm:
-            h, c = state
-            g = gi + h @ layer["w_hh"] + layer["b_hh"]
-            i, f, gg, o = (g[:, k * h_size:(k + 1) * h_size] for k in range(4))
-            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(gg)
-            h = _sigmoid(o) * np.tanh(c)
-            return h, (h, c)
-        h = state
         gh = h @ layer["w_hh"] + layer["b_hh"]
         r = _sigmoid(gi[:, :h_size] + gh[:, :h_size])
         z = _sigmoid(gi[:, h_size:2 * h_size] + gh[:, h_size:2 * h_size])
@@ -78,10 +96,13 @@ class NumpyDecoder:
         e = np.exp(e - e.max(axis=1, keepdims=True))
         alpha = e / e.sum(axis=1, keepdims=True)
         ctx = np.einsum("nl,nld->nd", alpha, feats)                    # (N, D)
-        x, new = None, []
+        x, new = ctx, []
         for k, layer in enumerate(self.layers):
-            gi = layer["table"][prev] + ctx @ layer["w_in"] if k == 0 else x @ layer["w_in"] + layer["b_ih"]
-            x, state = self._cell(layer, gi, states[k])
+            extra = layer["table"][prev] if k == 0 else layer["b"]
+            if self.lstm:
+                x, state = self._lstm(layer, x, extra, states[k])
+            else:
+                x, state = self._gru(layer, x @ layer["w_in"] + extra, states[k])
             new.append(state)
         return np.concatenate([x, ctx], axis=1) @ self.wo + self.bo, new, alpha
 
