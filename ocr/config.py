@@ -162,4 +162,4 @@ def preset(name: str) -> ModelConfig:
 PRESETS = ("words", "digits")
 TASKS = PRESETS  # what the app, the store and the scripts offer: one task per preset
 # Names the command lines offer, kept here (no torch) so that every script's --help answers at once.
-PRECISIONS = ("auto", "fp32", "bf16")                  # the serving encoder (ocr.recognizer)
+PRECISIONS = ("auto", "fp32", "bf16", "int8")                  # the serving encoder (ocr.recognizer)

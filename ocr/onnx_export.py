@@ -3,14 +3,22 @@
     encoder_graph(model)                -> bytes: `Recognizer.encode`, images (N, C, H, W) -> feats, keys
     finder_graph(finder)                -> bytes: `NumberFinder`, images (N, 3, SIZE, SIZE) -> out (N, 5, G, G)
     write_graph(checkpoint)             -> the .onnx file beside it (`ocr.onnx_reader.graph_path`)
+    quantize_graph(graph, images)       -> bytes: an encoder graph with int8 convolutions, calibrated on images
+    write_int8_graph(checkpoint, images) -> the .int8.onnx file beside it (`graph_path(checkpoint, "int8")`)
 
 A written graph records the digest of the checkpoint's tensors, so a reader can refuse a graph made from other
 weights. It keeps the checkpoint's values unfolded (BatchNorm as its own node) and stores every weight that float16
 holds exactly in float16 (the shipped recognizers hold float16 weights, so the file halves), with a Cast to
 float32; ONNX Runtime folds both when it loads the graph.
+
+The int8 graph is for CPUs with VNNI (`ocr.hardware.cpu_has_vnni`): static quantization by ONNX Runtime of the
+encoder with BatchNorm folded, convolution weights per output channel (s8), activations u8 with ranges from real
+crops (the 99.99th percentile of each), the first convolution (on raw pixels) left in float32. The row-context LSTM
+and the attention keys stay float32.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import os
@@ -21,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .onnx_reader import FORMAT, graph_path
+from .onnx_reader import FORMAT, INT8, graph_path
 
 
 class _Encode(nn.Module):
@@ -112,10 +120,81 @@ def write_graph(checkpoint: str | Path, out: str | Path | None = None) -> Path:
     else:
         raise CheckpointError(f"{checkpoint} is neither a recognizer nor a number finder "
                               f"(format {header.get('format')!r})")
+    if out is None:
+        _drop_stale_int8(checkpoint, digest)
     out = Path(out) if out else graph_path(checkpoint)
-    data = compact(graph, {"format": FORMAT, "checkpoint_sha256": digest, "source": checkpoint.name})
+    return _write(out, compact(graph, {"format": FORMAT, "checkpoint_sha256": digest, "source": checkpoint.name}))
+
+
+def _drop_stale_int8(checkpoint: Path, digest: str) -> None:
+    """Remove an int8 graph beside the checkpoint that was made from other weights (a checkpoint replaced in place,
+    e.g. promoted): it would only be refused. Its calibration needs real crops: `scripts/export_onnx.py --int8`."""
+    from .onnx_reader import EncoderSession
+
+    path = graph_path(checkpoint, INT8)
+    if not path.is_file():
+        return
+    try:
+        stale = EncoderSession(path).metadata().get("checkpoint_sha256") != digest
+    except Exception:  # noqa: BLE001 - an unreadable graph is as useless as a stale one
+        stale = True
+    if stale:
+        path.unlink()
+        warnings.warn(f"removed {path.name}, made from other weights than {checkpoint.name}'s (make a new one with "
+                      f"scripts/export_onnx.py {checkpoint} --int8 CROPS)", stacklevel=3)
+
+
+def _write(out: Path, data: bytes) -> Path:
+    """data written to out atomically (a temporary file beside it, then renamed)."""
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_bytes(data)
     os.chmod(tmp, 0o644)
     tmp.replace(out)
     return out
+
+
+def quantize_graph(graph: bytes, images) -> bytes:
+    """An fp32 encoder graph (`encoder_graph(model)`, BatchNorm folded) with its convolutions but the first in int8
+    (QDQ: quantize / dequantize pairs that ONNX Runtime fuses into integer convolutions). images: an iterable of
+    (1, C, H, W) float32 arrays, the recognizer's input for real crops (`TextRecognizer.prepare`); a few hundred
+    set the activation ranges. Needs the onnx package."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(images)
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {"images": np.ascontiguousarray(x, dtype=np.float32)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, pre, out = (os.path.join(tmp, n) for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        Path(src).write_bytes(graph)
+        quant_pre_process(src, pre)
+        convs = [n.name for n in onnx.load(pre).graph.node if n.op_type == "Conv"]
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # its advice to pre-process (done); and its calibrator prints
+            quantize_static(pre, out, Batches(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=["Conv"], nodes_to_exclude=convs[:1],
+                            calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": 99.99})
+        return Path(out).read_bytes()
+
+
+def write_int8_graph(checkpoint: str | Path, images, calibration: str = "", out: str | Path | None = None) -> Path:
+    """A recognizer checkpoint's encoder in int8 (`quantize_graph`, calibrated on images) written to `out` (default:
+    beside it, ".int8.onnx"), recording the checkpoint's weights digest and `calibration` (what the images were)."""
+    from .checkpoint import load_checkpoint, weights_digest
+
+    checkpoint = Path(checkpoint)
+    model, _ = load_checkpoint(checkpoint)
+    graph = quantize_graph(encoder_graph(model, fold=True), images)
+    meta = {"format": FORMAT, "checkpoint_sha256": weights_digest(checkpoint), "source": checkpoint.name,
+            "precision": INT8, "calibration": calibration}
+    return _write(Path(out) if out else graph_path(checkpoint, INT8), compact(graph, meta))

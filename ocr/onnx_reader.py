@@ -22,12 +22,14 @@ from .config import ModelConfig
 from .decoding import NumpyDecoder, Reader
 from .tokenizer import Tokenizer
 
-FORMAT = "ocr-onnx/1"   # the graph's metadata: "format", "checkpoint_sha256" (the weights it was made from)
+FORMAT = "ocr-onnx/1"   # the graph's metadata: "format", "checkpoint_sha256" (the weights it was made from),
+INT8 = "int8"           # and "precision": absent for float graphs, INT8 for an int8 encoder (`ocr.onnx_export`)
 
 
-def graph_path(checkpoint: str | Path) -> Path:
-    """Where a checkpoint's ONNX graph lives: beside it, same name, ".onnx"."""
-    return Path(checkpoint).with_suffix(".onnx")
+def graph_path(checkpoint: str | Path, precision: str = "fp32") -> Path:
+    """Where a checkpoint's ONNX graph lives: beside it, same name, ".onnx" (".int8.onnx" for its int8 encoder)."""
+    path = Path(checkpoint)
+    return path.with_suffix(".int8.onnx" if precision == INT8 else ".onnx")
 
 
 class EncoderSession:
@@ -83,33 +85,38 @@ class OnnxReader(Reader):
         return feats, keys
 
 
-def open_graph(checkpoint: str | Path, digest: str | None) -> EncoderSession:
-    """The ONNX graph beside a checkpoint (`graph_path`), checked to be made from weights of this digest (the
-    checkpoint's "sha256"). CheckpointError when it is missing, unreadable or made from other weights."""
+def open_graph(checkpoint: str | Path, digest: str | None, precision: str = "fp32") -> EncoderSession:
+    """The ONNX graph beside a checkpoint (`graph_path`; precision "int8": its int8 encoder), checked to be made
+    from weights of this digest (the checkpoint's "sha256"). CheckpointError when it is missing, unreadable or made
+    from other weights."""
     path = Path(checkpoint)
-    onnx_file = graph_path(path)
-    again = f"python scripts/export_onnx.py {path}"
+    onnx_file = graph_path(path, precision)
+    int8 = precision == INT8
+    again = (f"python scripts/export_onnx.py {path} --int8 CROPS" if int8 else f"python scripts/export_onnx.py {path}")
     if not onnx_file.is_file():
-        raise CheckpointError(f"{onnx_file} not found: reading without PyTorch needs {path.name}'s network as ONNX "
-                              f"(make it with: {again})")
+        need = "reading in int8 needs" if int8 else "reading without PyTorch needs"
+        raise CheckpointError(f"{onnx_file} not found: {need} {path.name}'s network as ONNX (make it with: {again})")
     try:
         session = EncoderSession(onnx_file)
         info = session.metadata()
     except ImportError as e:
-        raise CheckpointError(f"reading without PyTorch needs ONNX Runtime: pip install onnxruntime ({e})") from None
+        raise CheckpointError(f"reading from ONNX needs ONNX Runtime: pip install onnxruntime ({e})") from None
     except Exception as e:  # noqa: BLE001 - ONNX Runtime raises its own exception types for a bad file
         raise CheckpointError(f"{onnx_file} is not a readable ONNX graph: {str(e).splitlines()[0][:200]}") from None
     if info.get("format") != FORMAT or info.get("checkpoint_sha256") != digest:
         raise CheckpointError(f"{onnx_file} was not made from {path.name}'s weights: export it again ({again})")
+    if (info.get("precision") == INT8) != int8:
+        raise CheckpointError(f"{onnx_file} is not {'an int8' if int8 else 'a float'} graph: export it again ({again})")
     return session
 
 
-def load_onnx_reader(checkpoint: str | Path, threads: int | None = None) -> tuple[OnnxReader, dict]:
-    """A checkpoint and its ONNX graph (`open_graph`) -> (OnnxReader, the checkpoint's meta). CheckpointError when
-    either is missing or broken, or the graph was made from other weights."""
+def load_onnx_reader(checkpoint: str | Path, threads: int | None = None, precision: str = "fp32"
+                     ) -> tuple[OnnxReader, dict]:
+    """A checkpoint and its ONNX graph (`open_graph`; precision "fp32" or "int8") -> (OnnxReader, the checkpoint's
+    meta). CheckpointError when either is missing or broken, or the graph was made from other weights."""
     from .checkpoint import weights_digest
 
     path = Path(checkpoint)
     cfg, meta, arrays = load_arrays(path)
-    session = open_graph(path, weights_digest(path))
+    session = open_graph(path, weights_digest(path), precision)
     return OnnxReader(cfg, arrays, session, threads), meta

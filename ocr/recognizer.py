@@ -56,7 +56,8 @@ class TextRecognizer:
     `serving=False` reads with the training model itself. precision: the serving encoder's, "fp32"
     (readings equal to the training model's up to float rounding), "bf16" (faster with native bf16;
     readings agree up to bf16 rounding) or "auto" (bf16 where the CPU has AMX / AVX512-BF16, else
-    fp32); engine: what runs an fp32 encoder (`ocr.serving.ENGINES`: "auto" is ONNX Runtime where installed, else
+    fp32); "int8" only names a given `reader` that reads with the checkpoint's int8 encoder (`load_recognizer`
+    builds it; "auto" there prefers it on CPUs with VNNI); engine: what runs an fp32 encoder (`ocr.serving.ENGINES`: "auto" is ONNX Runtime where installed, else
     PyTorch). Weights are copied when the recognizer is built: after changing the model's weights,
     build a new TextRecognizer. lm: an `ocr.lm.LMFusion` (a word prior fused into the choice of each
     character, greedy and beam) or None. reading: the default reading settings (default: those in `meta`); its
@@ -74,13 +75,15 @@ class TextRecognizer:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if model is None and reader is None:
             raise ValueError("a TextRecognizer needs a model or a reader")
+        if precision == "int8" and reader is None:
+            raise ValueError("int8 reads with a checkpoint's int8 graph: load_recognizer(path, precision='int8')")
         self.model = model.eval() if model is not None else None
         self.cfg = model.cfg if model is not None else reader.cfg
         self.tokenizer = Tokenizer(self.cfg.charset)
         self.meta = meta or {}
         self.source = source
         self.untrained = untrained
-        self.precision = "fp32"
+        self.precision = "int8" if precision == "int8" else "fp32"
         if reader is None:
             from .hardware import cpu_has_bf16
             from .serving import ModelReader, ServingModel
@@ -235,10 +238,33 @@ def _torch_installed() -> bool:
     return True
 
 
+def _int8_reader(path: Path, precision: str):
+    """(the checkpoint's int8 reader (`ocr.onnx_reader.OnnxReader`), its meta) when precision asks for it: "int8" always
+    (CheckpointError without a usable graph), "auto" on CPUs with VNNI when a graph made from these weights is
+    there (else None, with a warning for a graph made from other weights)."""
+    if precision not in ("int8", "auto"):
+        return None
+    from .hardware import cpu_has_vnni
+    from .onnx_reader import INT8, graph_path, load_onnx_reader
+
+    if precision == "auto" and not (cpu_has_vnni() and graph_path(path, INT8).is_file()):
+        return None
+    try:
+        return load_onnx_reader(path, precision=INT8)
+    except CheckpointError as e:
+        if precision == "int8":
+            raise
+        warnings.warn(f"reading in float instead of int8: {e}", stacklevel=3)
+        return None
+
+
 def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", precision: str = "fp32",
                     lm_weight: float | None = None, backend: str = "auto") -> TextRecognizer:
-    """'words' / 'digits' (the shipped defaults under data/models/) or a checkpoint path; precision as
-    for `TextRecognizer` (the serving encoder's: "fp32", "bf16" or "auto"). lm_weight: the weight of
+    """'words' / 'digits' (the shipped defaults under data/models/) or a checkpoint path; precision: the serving
+    encoder's, as for `TextRecognizer` ("fp32", "bf16", "auto"), or "int8": the checkpoint's int8 encoder beside it
+    (`ocr.onnx_reader.graph_path(path, "int8")`, made by `scripts/export_onnx.py --int8`), read by ONNX Runtime
+    whatever the backend; "auto" takes it where the CPU has VNNI (`ocr.hardware.cpu_has_vnni`) and the checkpoint
+    has one made from its weights, else bf16 where native, else fp32. lm_weight: the weight of
     the word prior (`ocr.lm`); None = the checkpoint's reading settings (`ocr.reading`), 0 = none.
     backend (`BACKENDS`): "torch" reads with the PyTorch model (through `ocr.serving`), "onnx" without PyTorch
     from the checkpoint's ONNX export beside it (`ocr.onnx_reader`; CPU, fp32), "auto" with torch where it is
@@ -268,22 +294,28 @@ def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", pre
             with torch.random.fork_rng(devices=[]):  # the same random model every time; the caller's seed untouched
                 torch.manual_seed(0)
                 model = Recognizer(preset(key))
-            return TextRecognizer(model.to(device), {}, source="untrained", untrained=True, precision=precision,
+            return TextRecognizer(model.to(device), {}, source="untrained", untrained=True,
+                                  precision="fp32" if precision == "int8" else precision,
                                   lm=default_fusion(model.cfg, lm_weight or 0.0))
     else:
         path = Path(name_or_path)
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path} (or use 'words' / 'digits')")
+    int8 = _int8_reader(path, precision) if device == "cpu" else None
+    reader, meta = int8 or (None, None)
+    if int8:
+        precision = "int8"
     if backend == "onnx":
         from .onnx_reader import load_onnx_reader
 
-        reader, meta = load_onnx_reader(path)
+        if reader is None:
+            reader, meta = load_onnx_reader(path)
         model, cfg = None, reader.cfg
     else:
         from .checkpoint import load_checkpoint
 
         model, meta = load_checkpoint(path, map_location="cpu")
-        reader, cfg = None, model.cfg
+        cfg = model.cfg
         model = model.to(device)
     try:
         reading = ReadingSettings.of(meta)

@@ -7,8 +7,9 @@ whose default is the repository's layout, so a checkout works as it is.
                                                                                     or ~/.cache/ocr
     OCR_FEEDBACK_DB  the corrections store (see feedback.db)                        default: $OCR_DATA_DIR/feedback.sqlite
     OCR_VERSIONS_DIR model versions made by the loop (see feedback.registry)       default: $OCR_DATA_DIR/versions
-    OCR_PRECISION    the demo's serving encoder: auto (bf16 on AMX / AVX512-BF16    default: auto
-                     CPUs, else fp32), fp32 or bf16 (see ocr.recognizer)
+    OCR_PRECISION    the demo's serving encoder: auto (int8 on CPUs with VNNI for   default: auto
+                     a model shipped with an int8 graph, else bf16 on AMX /
+                     AVX512-BF16 CPUs, else fp32), fp32 or bf16 (ocr.recognizer)
 """
 from __future__ import annotations
 

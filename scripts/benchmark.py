@@ -60,6 +60,7 @@ if __name__ == "__main__":  # --help and bad flags answer before torch is loaded
 import torch  # noqa: E402
 from ocr import TextRecognizer, load_recognizer  # noqa: E402
 from ocr.model import Recognizer  # noqa: E402
+from ocr.hardware import cpu_has_bf16, cpu_has_vnni  # noqa: E402
 from ocr.onnx_reader import graph_path  # noqa: E402
 from ocr.synth import DigitSynth, WordSynth  # noqa: E402
 
@@ -122,8 +123,8 @@ def tesseract_reader():
 
 
 def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
-    """Median ms per single image, ours (the serving path at each beam width with an fp32 and a bf16
-    encoder, with views > 1 also the bf16 one reading test-time views, the model's own reading settings as the
+    """Median ms per single image, ours (the serving path at each beam width with an fp32, an int8 (where the
+    checkpoint has its int8 graph) and a bf16 encoder, with views > 1 also the bf16 one reading test-time views, the model's own reading settings as the
     demo reads, the training model greedy, and the reading-only install's path when the checkpoint has its ONNX graph)
     and Tesseract's, interleaved image by image so all see the same machine load. With views the time
     per image is uneven (only unsure readings are read again): the CPU column is a mean.
@@ -132,9 +133,12 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     plain = TextRecognizer(rec.model, serving=False, lm=rec.lm)
     half = TextRecognizer(rec.model, precision="bf16", lm=rec.lm)  # the bf16 serving encoder (the demo's on AMX CPUs)
     pt = TextRecognizer(rec.model, lm=rec.lm, engine="torch")     # fp32, the encoder in PyTorch
-    lite = None                                                    # the reading-only install's path, if exported
+    lite = int8 = None       # the reading-only install's path and the int8 encoder, where the checkpoint has them
+    weight = rec.lm.weight if rec.lm else 0.0
     if graph_path(rec.source).is_file():
-        lite = load_recognizer(rec.source, backend="onnx", lm_weight=rec.lm.weight if rec.lm else 0.0)
+        lite = load_recognizer(rec.source, backend="onnx", lm_weight=weight)
+    if graph_path(rec.source, "int8").is_file():
+        int8 = load_recognizer(rec.source, backend="onnx", precision="int8", lm_weight=weight)
     readers = {}
     for b in beams:
         name = "ours greedy" if b == 1 else f"ours beam {b}"
@@ -143,6 +147,8 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
             readers[name + ", torch"] = lambda img, b=b: pt.read(img, beam_width=b, views=1)
         if lite is not None:
             readers[name + ", without torch"] = lambda img, b=b: lite.read(img, beam_width=b, views=1)
+        if int8 is not None:
+            readers[name + ", int8"] = lambda img, b=b: int8.read(img, beam_width=b, views=1)
         readers[name + ", bf16"] = lambda img, b=b: half.read(img, beam_width=b, views=1)
         if views > 1:
             readers[f"{name}, bf16, {views} views"] = lambda img, b=b: half.read(img, beam_width=b, views=views)
@@ -152,8 +158,9 @@ def versus_tesseract(rec, images, threads_list=(1, 2), beams=(1, 5), views=1):
     rows = []
     for threads in threads_list:
         torch.set_num_threads(threads)
-        if lite is not None:
-            lite.reader.threads = threads
+        for onnx_only in (lite, int8):
+            if onnx_only is not None:
+                onnx_only.reader.threads = threads
         wall = {name: [] for name in readers}
         cpu = dict.fromkeys(readers, 0.0)
         for img in images[:5]:  # warm-up
@@ -263,7 +270,8 @@ def time_while_training(n: int, steps: int = 100_000) -> dict:
 def main(argv=None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
-    print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16: "
+          f"{'yes' if cpu_has_bf16() else 'no'}, VNNI (int8): {'yes' if cpu_has_vnni() else 'no'}")
     if args.while_training:
         from ocr.checkpoint import read_header
         from ocr.reading import ReadingSettings
