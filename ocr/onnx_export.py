@@ -5,6 +5,7 @@
     write_graph(checkpoint)             -> the .onnx file beside it (`ocr.onnx_reader.graph_path`)
     quantize_graph(graph, images)       -> bytes: an encoder graph with int8 convolutions, calibrated on images
     write_int8_graph(checkpoint, images) -> the .int8.onnx file beside it (`graph_path(checkpoint, "int8")`)
+    int8_from_crops(checkpoint, tsv)    -> the same, calibrated on labelled real crops (INT8_CROPS of them)
 
 A written graph records the digest of the checkpoint's tensors, so a reader can refuse a graph made from other
 weights. It keeps the checkpoint's values unfolded (BatchNorm as its own node) and stores every weight that float16
@@ -198,3 +199,47 @@ def write_int8_graph(checkpoint: str | Path, images, calibration: str = "", out:
     meta = {"format": FORMAT, "checkpoint_sha256": weights_digest(checkpoint), "source": checkpoint.name,
             "precision": INT8, "calibration": calibration}
     return _write(Path(out) if out else graph_path(checkpoint, INT8), compact(graph, meta))
+
+
+INT8_CROPS = 1000   # real crops that set an int8 encoder's activation ranges
+
+
+def crop_files(tsv: str | Path, seed: int = 0) -> list[Path]:
+    """The image files a labels .tsv (or a folder with labels.tsv) lists, shuffled by seed."""
+    import random
+
+    from .training.datasets.labels import read_labels_tsv
+
+    tsv = Path(tsv)
+    tsv = tsv / "labels.tsv" if tsv.is_dir() else tsv
+    files = [f for f, _ in read_labels_tsv(tsv)]
+    random.Random(seed).shuffle(files)
+    return files
+
+
+def prepared(recognizer, files, desc: str = "crops"):
+    """(file, recognizer.prepare(image)) for each readable image of files, with a progress bar; unreadable ones are
+    skipped."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    for f in tqdm(files, desc=desc, unit="crop", leave=False):
+        try:
+            yield f, recognizer.prepare(Image.open(f))
+        except (OSError, ValueError):
+            continue
+
+
+def int8_from_crops(checkpoint: str | Path, tsv: str | Path, count: int = INT8_CROPS, seed: int = 0,
+                    out: str | Path | None = None) -> Path:
+    """`write_int8_graph` calibrated on `count` crops of a labels .tsv (or folder), drawn with seed (`crop_files`).
+    ValueError when it lists fewer than 50."""
+    from .recognizer import load_recognizer
+
+    files = crop_files(tsv, seed)
+    if len(files) < 50:
+        raise ValueError(f"{tsv} lists {len(files)} crops; calibrating an int8 encoder needs at least 50")
+    rec = load_recognizer(checkpoint, precision="fp32", backend="torch", lm_weight=0)
+    name = Path(tsv).name if Path(tsv).is_dir() else f"{Path(tsv).parent.name}/{Path(tsv).name}"
+    return write_int8_graph(checkpoint, (x for _, x in prepared(rec, files[:count], "calibrating")), out=out,
+                            calibration=f"{min(count, len(files))} crops of {name}, seed {seed}, percentile 99.99")

@@ -68,55 +68,35 @@ def check(path: Path, graph: bytes, tolerance: float) -> float:
 
 def export_int8(path: Path, crops: Path, n_cal: int, n_check: int, seed: int) -> int:
     """Write and check the int8 encoder of one recognizer checkpoint (see --int8)."""
-    import random
     import time
 
     import numpy as np
-    from PIL import Image
-    from tqdm import tqdm
+    import torch
 
     from ocr.checkpoint import CheckpointError, load_arrays
     from ocr.hardware import cpu_has_vnni
-    from ocr.onnx_export import write_int8_graph
+    from ocr.onnx_export import crop_files, int8_from_crops, prepared
     from ocr.onnx_reader import INT8, EncoderSession, OnnxReader, graph_path
     from ocr.recognizer import TextRecognizer, load_recognizer
-    from ocr.training.datasets.labels import read_labels_tsv
 
-    tsv = crops / "labels.tsv" if crops.is_dir() else crops
-    if not tsv.is_file():
+    if not (crops / "labels.tsv" if crops.is_dir() else crops).is_file():
         print(f"error: no labelled crops at {crops} (a folder with labels.tsv, or a .tsv file)", file=sys.stderr)
         return 1
-    files = [f for f, _ in read_labels_tsv(tsv)]
-    random.Random(seed).shuffle(files)
-    if len(files) < 50:
-        print(f"error: {tsv} lists {len(files)} crops; calibrating needs at least 50", file=sys.stderr)
-        return 1
-    import torch
-
     torch.set_num_threads(1)
-    try:
-        fp32 = load_recognizer(path, precision="fp32", backend="torch", lm_weight=0)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-
-    def inputs(some, what):
-        for f in tqdm(some, desc=what, unit="crop", leave=False):
-            try:
-                yield f, fp32.prepare(Image.open(f))
-            except (OSError, ValueError):  # an unreadable crop is skipped, not fatal
-                continue
-
-    cal, rest = files[:n_cal], files[n_cal:n_cal + n_check]
     out = graph_path(path, INT8)
     tmp = out.with_name(out.name + ".new")
-    write_int8_graph(path, (x for _, x in inputs(cal, "calibrating")), out=tmp,
-                     calibration=f"{len(cal)} crops of {tsv.parent.name}/{tsv.name}, seed {seed}, percentile 99.99")
+    try:
+        int8_from_crops(path, crops, n_cal, seed, out=tmp)
+        fp32 = load_recognizer(path, precision="fp32", backend="torch", lm_weight=0)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        tmp.unlink(missing_ok=True)
+        return 1
     cfg, _, arrays = load_arrays(path)
     int8 = TextRecognizer(None, fp32.meta, reader=OnnxReader(cfg, arrays, EncoderSession(tmp), threads=1),
                           precision=INT8)
     same, n, times = 0, 0, {"float": [], "int8": []}
-    for _, x in inputs(rest, "checking"):
+    for _, x in prepared(fp32, crop_files(crops, seed)[n_cal:n_cal + n_check], "checking"):
         readings = []
         for name, rec in (("float", fp32), ("int8", int8)):
             start = time.perf_counter()

@@ -34,6 +34,18 @@ from feedback import FeedbackError, add_submission, undo_submission
 
 log = logging.getLogger("ocr.app")
 TASK_LABELS = {"words": "Words", "digits": "House number"}
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _reading_threads(rec, n: int) -> None:
+    """A reader that runs only ONNX Runtime (the int8 encoder) keeps its own thread count: give it torch's."""
+    if hasattr(rec.reader, "threads"):
+        rec.reader.threads = n
+
+
 class UserError(Exception):
     """Something the person in front of the page must fix; the message says what."""
 
@@ -111,6 +123,8 @@ class Models:
         if torch.get_num_threads() != want:
             torch.set_num_threads(want)
             log.info("reading on %d thread(s)%s", want, " while a training job runs" if want < self._threads else "")
+        for rec in self._models.values():
+            _reading_threads(rec, want)
 
     def get(self, task: str):
         if task not in TASKS:
@@ -132,6 +146,7 @@ class Models:
                         self._loaded[task] = want[0]
                         return self._models[task]
                     raise UserError(f"The {task} model could not be loaded: {e}") from None
+                _reading_threads(rec, torch_threads())
                 if task in self._models:
                     log.info("%s: now reading with model version #%s", task, want[0] if want else "?")
                 self._models[task], self._loaded[task] = rec, (want[0] if want else None)

@@ -62,6 +62,7 @@ class Recipe:
     val: tuple[str, ...] = ("folder:{real}/val.tsv",)
     val_size: int = 1500
     real_preset: str = "words"               # whose charset keeps a real crop
+    int8: str = ""                           # crops that calibrate an int8 encoder (ocr.onnx_export); "": none
 
 
 WORDS = Recipe(
@@ -81,6 +82,7 @@ WORDS = Recipe(
               lr=5e-4, warmup=300, val_every=1000, corpora={"words-v6": 150_000}, seed=5),
     ),
     reading=ReadingSettings(lm_weight=0.25, beam_width=5, views=5),
+    int8="{real}/train.tsv",
 )
 
 WORDS_SYNTH_ONLY = Recipe(
@@ -133,6 +135,8 @@ def plan(recipe: Recipe, out: Path) -> list[str]:
                      f"CTC {s.ctc:g}, seed {s.seed}; the next starts from its {s.keep} checkpoint"
                      + "".join(f"; renders {name} to {n:,} images" for name, n in s.corpora.items()))
     lines.append(f"  export: {out / (recipe.name + '.safetensors')}, reading {recipe.reading.describe()}")
+    if recipe.int8:
+        lines.append(f"  int8 encoder: calibrated on {_fill(recipe.int8, out, recipe)}")
     return lines
 
 
@@ -210,6 +214,8 @@ def run_recipe(recipe: Recipe, real: Path, out: Path, threads: int = 2, workers:
     meta = dict(meta, exported_from=str(start), export_dtype="fp16", reading=recipe.reading.to_dict(),
                 recipe=recipe.name)
     save_checkpoint(model, final, meta, dtype=torch.float16)
-    from ..onnx_export import write_graph
+    from ..onnx_export import int8_from_crops, write_graph
     log(f"exported {final} and its ONNX encoder {write_graph(final).name}")
+    if recipe.int8:   # the int8 encoder for CPUs with VNNI, calibrated on the real train crops
+        log(f"and its int8 encoder {int8_from_crops(final, _fill(recipe.int8, out, recipe)).name}")
     return final
