@@ -114,7 +114,10 @@ def main(argv=None) -> int:
             check_teacher(read_header(args.teacher)[0], cfg)
         except (OSError, ValueError) as e:
             parser.error(f"--teacher: {e}")
-    specs, datasets, vals = training_sets(cfg, args.data, args.val, args.seed, args.val_size, tuple(args.fonts))
+    try:
+        specs, datasets, vals = training_sets(cfg, args.data, args.val, args.seed, args.val_size, tuple(args.fonts))
+    except (OSError, ValueError) as e:   # a bad dataset spec, a missing folder or corpus
+        parser.error(str(e))
     opt = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                        val_every=args.val_every, keep_best=args.keep_best, workers=args.workers,
                        threads=args.threads, precision=args.precision, channels_last=not args.no_channels_last,
