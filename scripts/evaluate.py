@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot-dir", type=Path, default=Path("plots"))
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="the serving encoder's precision: fp32 (default), bf16, or auto (bf16 where the CPU "
-                        "has AMX / AVX512-BF16, as the demo reads)")
+                   help="the serving encoder's precision: fp32 (default), bf16, int8 (the checkpoint's int8 "
+                        "encoder, .int8.onnx), or auto as the demo reads (int8 where the CPU has VNNI and the model "
+                        "one, else bf16 where the CPU has AMX / AVX512-BF16, else fp32)")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
     p.add_argument("--seed", type=int, default=20_000, help="seed of synthetic evaluation sets (never a training seed)")
     return p
@@ -119,6 +120,8 @@ def main(argv=None) -> int:
         p.error(f"--record needs one NAME per dataset ({len(args.datasets)}), got {len(args.record)}")
     torch.set_num_threads(args.threads)
     rec = recognizer_or_exit(args.checkpoint, args.precision, args.lm_weight)
+    if hasattr(rec.reader, "threads"):   # a reader run by ONNX Runtime alone (the int8 encoder)
+        rec.reader.threads = args.threads
     baseline = Tesseract(digits=rec.cfg.name == "digits") if args.baseline else None
     results = {}
     for s in args.datasets:
