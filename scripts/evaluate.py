@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="the serving encoder's precision: fp32 (default), bf16, int8 (the checkpoint's int8 "
-                        "encoder, .int8.onnx), or auto as the demo reads (int8 where the CPU has VNNI and the model "
+                        "encoder, .int8.onnx), or auto as the demo reads (int8 where the CPU has VNNI and the model has "
                         "one, else bf16 where the CPU has AMX / AVX512-BF16, else fp32)")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
     p.add_argument("--seed", type=int, default=20_000, help="seed of synthetic evaluation sets (never a training seed)")
