@@ -223,3 +223,12 @@ def test_export_script_writes_a_checked_int8_encoder(tmp_path):
     assert (tmp_path / "d.int8.onnx").is_file() and not list(tmp_path.glob("*.new"))
     r = subprocess.run(run + [str(tmp_path / "nowhere")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and "no labelled crops at" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_command_line_reads_with_the_int8_encoder_when_asked():
+    args = [sys.executable, "-m", "ocr", str(EXAMPLES / "words_1_Coffee.png"), "--precision", "int8", "--json"]
+    r = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and json.loads(r.stdout)["regions"][0]["text"] == "Coffee"
+    r = subprocess.run(args[:3] + [str(EXAMPLES / "digits_1_27.png"), "--task", "digits", "--precision", "int8"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "digits.int8.onnx not found" in r.stderr and "Traceback" not in r.stderr
