@@ -57,8 +57,8 @@ class TextRecognizer:
     (readings equal to the training model's up to float rounding), "bf16" (faster with native bf16;
     readings agree up to bf16 rounding) or "auto" (bf16 where the CPU has AMX / AVX512-BF16, else
     fp32); "int8" only names a given `reader` that reads with the checkpoint's int8 encoder (`load_recognizer`
-    builds it; "auto" there prefers it on CPUs with VNNI); engine: what runs an fp32 encoder (`ocr.serving.ENGINES`: "auto" is ONNX Runtime where installed, else
-    PyTorch). Weights are copied when the recognizer is built: after changing the model's weights,
+    builds it; "auto" there prefers it on CPUs with VNNI); engine: what runs an fp32 encoder
+    (`ocr.serving.ENGINES`: "auto" is ONNX Runtime where installed, else PyTorch). Weights are copied when the recognizer is built: after changing the model's weights,
     build a new TextRecognizer. lm: an `ocr.lm.LMFusion` (a word prior fused into the choice of each
     character, greedy and beam) or None. reading: the default reading settings (default: those in `meta`); its
     lm_weight is that of `lm` (what this recognizer really fuses; `load_recognizer` builds the prior from it).
@@ -267,7 +267,7 @@ def load_recognizer(name_or_path: str | Path = "words", device: str = "cpu", pre
     has one made from its weights, else bf16 where native, else fp32. lm_weight: the weight of
     the word prior (`ocr.lm`); None = the checkpoint's reading settings (`ocr.reading`), 0 = none.
     backend (`BACKENDS`): "torch" reads with the PyTorch model (through `ocr.serving`), "onnx" without PyTorch
-    from the checkpoint's ONNX export beside it (`ocr.onnx_reader`; CPU, fp32), "auto" with torch where it is
+    from the checkpoint's ONNX export beside it (`ocr.onnx_reader`; CPU), "auto" with torch where it is
     installed.
 
     A missing shipped checkpoint gives an untrained model and an UntrainedModelWarning (with torch); a missing
