@@ -45,8 +45,6 @@ class ModelConfig:
     img_w: int = 128                  # network input width
     resize_h: int = 0                 # >0: resize to (resize_h, resize_w) then crop img_h x img_w
     resize_w: int = 0                 # (the SVHN protocol: 64x64 -> centre/random 54x54)
-    keep_aspect: bool = False         # words: resize to img_h high keeping the aspect ratio (at most img_w
-                                      # wide), the rest of the width filled by repeating the last column
     # Encoder: one stage per entry; each stage is `convs` 3x3 conv+BN+ReLU blocks (residual
     # when the width does not change) followed by a max-pool of `pools[i]` = (ph, pw).
     widths: tuple[int, ...] = (16, 48, 128, 256)
@@ -96,9 +94,6 @@ class ModelConfig:
         whole("resize_w", 0, 2048)
         if self.resize_h and (self.resize_h < self.img_h or self.resize_w < self.img_w):
             raise ValueError("config resize_h/resize_w must be at least img_h/img_w")
-        if not isinstance(self.keep_aspect, bool) or (self.keep_aspect and self.resize_h):
-            raise ValueError(f"config keep_aspect must be true or false, and false with resize_h, got "
-                             f"{self.keep_aspect!r}")
         stages = len(self.widths)
         if not 1 <= stages <= 8 or len(self.convs) != stages or len(self.pools) != stages:
             raise ValueError("config widths, convs and pools must have the same length, 1 to 8 stages")

@@ -27,8 +27,7 @@ __all__ = ["InvalidImageError", "input_array", "load_image", "network_image", "p
 def network_image(source, config: ModelConfig) -> Image.Image:
     """One image -> the PIL image the network input is cut from (before any crop).
 
-    Words: greyscale, resized to (img_w, img_h) ignoring aspect ratio; with `keep_aspect`, resized to img_h high
-    keeping it (at most img_w wide) and the rest of the width filled by repeating the image's last column.
+    Words: greyscale, resized to (img_w, img_h) ignoring aspect ratio.
     Digits (resize_h > 0): RGB, resized to (resize_w, resize_h); `preprocess` then crops it.
     `preprocess(network_image(x, c), c)` equals `preprocess(x, c)`: a pre-rendered corpus
     (`ocr.training.corpus`) stores these small images and trains on exactly what it would have seen.
@@ -37,14 +36,7 @@ def network_image(source, config: ModelConfig) -> Image.Image:
     img = img.convert("L" if config.channels == 1 else "RGB")
     if config.resize_h > 0:
         return img.resize((config.resize_w, config.resize_h), Image.BILINEAR)
-    if not config.keep_aspect:
-        return img.resize((config.img_w, config.img_h), Image.BILINEAR)
-    w = max(1, min(config.img_w, round(img.width * config.img_h / img.height)))
-    img = img.resize((w, config.img_h), Image.BILINEAR)
-    if w == config.img_w:
-        return img
-    a = np.asarray(img)
-    return Image.fromarray(np.pad(a, ((0, 0), (0, config.img_w - w)) + ((0, 0),) * (a.ndim - 2), mode="edge"))
+    return img.resize((config.img_w, config.img_h), Image.BILINEAR)
 
 
 def _center_crop(img: Image.Image, h: int, w: int) -> Image.Image:

@@ -33,9 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--img-w", type=int, default=None,
                    help="words: store images this wide (default: the preset's 128), for a model made with "
                         "scripts/widen.py --img-w")
-    p.add_argument("--keep-aspect", action="store_true",
-                   help="words: resize keeping the aspect ratio, the rest of the width filled (ModelConfig."
-                        "keep_aspect), for a model made with scripts/widen.py --keep-aspect")
     return p
 
 
@@ -53,8 +50,7 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     try:
         r = prerender(args.task, args.out, args.images, seed=args.seed, engine=args.engine,
-                      shard_size=args.shard_size, workers=args.workers, img_w=args.img_w,
-                      keep_aspect=args.keep_aspect)
+                      shard_size=args.shard_size, workers=args.workers, img_w=args.img_w)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

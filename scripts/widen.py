@@ -23,9 +23,6 @@ Smaller --widths (every stage at most its old width, nothing else changed) shrin
 --img-w W makes a words model read W-pixel-wide inputs (`ocr.training.widen.reshape_input`: the position
 embedding is resized along the width). That one does change readings: its agreement is printed,
 and --min-agree 0 accepts it; fine-tune it on data of that width (scripts/prerender.py --img-w W).
---keep-aspect makes it resize inputs to its height keeping their aspect ratio (at most its width wide, the rest
-filled by repeating the last column: short words are not stretched); fine-tune it on such data
-(scripts/prerender.py --keep-aspect).
 """
 from __future__ import annotations
 
@@ -45,8 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a residual BiLSTM with H units per direction along each feature-map row "
                         "(ocr.model.RowContext; default 0: none)")
     p.add_argument("--img-w", type=int, default=None, help="words: read inputs this many pixels wide (see above)")
-    p.add_argument("--keep-aspect", action="store_true",
-                   help="words: resize inputs keeping their aspect ratio, the rest of the width filled (see above)")
     add_checked_write_options(p, "models")
     return p
 
@@ -77,17 +72,16 @@ def main(argv=None) -> int:
             grown = narrow(model, args.widths)
         elif args.widths or args.convs or args.context:
             grown = widen(model, args.widths or model.cfg.widths, args.convs or model.cfg.convs, context=args.context)
-        if args.img_w or args.keep_aspect:
-            grown = reshape_input(grown, args.img_w, keep_aspect=True if args.keep_aspect else None)
+        if args.img_w:
+            grown = reshape_input(grown, args.img_w)
         if grown is model:
-            raise ValueError("nothing to change: give --widths, --convs, --context, --img-w or --keep-aspect")
+            raise ValueError("nothing to change: give --widths, --convs, --context or --img-w")
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     old_n, new_n = (sum(p.numel() for p in m.parameters()) for m in (model, grown))
     print(f"encoder widths {model.cfg.widths} -> {grown.cfg.widths}, convs {model.cfg.convs} -> {grown.cfg.convs}; "
-          f"context {model.cfg.context} -> {grown.cfg.context}; input width {model.cfg.img_w} -> {grown.cfg.img_w}"
-          f"{' (aspect kept)' if grown.cfg.keep_aspect else ''}; "
+          f"context {model.cfg.context} -> {grown.cfg.context}; input width {model.cfg.img_w} -> {grown.cfg.img_w}; "
           f"parameters {old_n / 1e6:.2f} M -> {new_n / 1e6:.2f} M")
     if args.check and not agrees_enough(args, TextRecognizer(model), TextRecognizer(grown),
                                         "the grown model reads the same text as the old one"):

@@ -173,54 +173,6 @@ def test_a_corpus_of_another_width_is_refused(tmp_path):
         corpus_dataset(tmp_path, dataclasses.replace(preset("words"), img_w=192))
 
 
-def test_inputs_can_keep_their_aspect_ratio():
-    """keep_aspect: a short word is resized to the input height and not stretched, the rest of the width repeats its
-    last column; a long one is squeezed to the width as before. Digits models cannot have it."""
-    import numpy as np
-    from PIL import Image
-
-    from ocr.config import ModelConfig
-    from ocr.preprocess import input_array, network_image
-    from ocr.training.widen import reshape_input
-
-    plain = dataclasses.replace(preset("words"), img_w=192)
-    keep = dataclasses.replace(plain, keep_aspect=True).validate()
-    word = Image.fromarray((np.random.default_rng(0).random((40, 60)) * 255).astype(np.uint8))   # 60 x 40
-    a = np.asarray(network_image(word, keep))
-    assert a.shape == (32, 192)
-    assert np.array_equal(a[:, :48], np.asarray(word.resize((48, 32), Image.BILINEAR)))
-    assert (a[:, 48:] == a[:, 47:48]).all()
-    long = word.resize((600, 40))
-    assert np.array_equal(np.asarray(network_image(long, keep)), np.asarray(network_image(long, plain)))
-    assert input_array(word, keep).shape == (1, 32, 192)
-    with pytest.raises(ValueError, match="keep_aspect"):
-        dataclasses.replace(preset("digits"), keep_aspect=True).validate()
-    assert ModelConfig.from_dict({k: v for k, v in preset("words").to_dict().items()
-                                  if k != "keep_aspect"}).keep_aspect is False     # checkpoints made before it
-
-    model = Recognizer(preset("words")).eval()
-    wide = reshape_input(model, 192, keep_aspect=True)
-    assert wide.cfg.img_w == 192 and wide.cfg.keep_aspect
-    assert reshape_input(wide, keep_aspect=False).cfg.keep_aspect is False
-    with pytest.raises(ValueError, match="already reads 192-pixel-wide inputs keeping"):
-        reshape_input(wide, 192, keep_aspect=True)
-
-
-def test_a_corpus_that_does_not_keep_the_aspect_ratio_is_refused(tmp_path):
-    import json
-
-    from ocr.training.corpus import corpus_dataset
-
-    (tmp_path / "shard-00000").mkdir()
-    (tmp_path / "corpus.json").write_text(json.dumps({"task": "words", "image_size": [192, 32]}))
-    keep = dataclasses.replace(preset("words"), img_w=192, keep_aspect=True)
-    with pytest.raises(ValueError, match="without keeping their aspect ratio.*--keep-aspect"):
-        corpus_dataset(tmp_path, keep)
-    (tmp_path / "corpus.json").write_text(json.dumps({"task": "words", "image_size": [192, 32], "keep_aspect": True}))
-    with pytest.raises(ValueError, match="keeping their aspect ratio; this model reads them without"):
-        corpus_dataset(tmp_path, dataclasses.replace(keep, keep_aspect=False))
-
-
 def test_narrow_keeps_the_model_with_every_channel_and_the_strongest_ones_when_shrinking():
     from ocr.training.narrow import channel_order, narrow
     m = _trained_like()

@@ -49,22 +49,21 @@ def make_engine(task: str, seed: int, engine: str, fonts: tuple[str, ...] | None
     return DigitSynth(fonts=fonts, seed=seed, max_len=cfg.max_len)
 
 
-def corpus_config(task: str, img_w: int | None = None, keep_aspect: bool = False) -> ModelConfig:
-    """The task's preset, with another input geometry for words when asked: another width (e.g. 192) and / or the
-    aspect ratio kept (`ocr.config.ModelConfig.keep_aspect`), for a model made by `ocr.training.widen.reshape_input`."""
+def corpus_config(task: str, img_w: int | None = None) -> ModelConfig:
+    """The task's preset, with another input width for words when asked (e.g. 192 for `ocr.training.widen.reshape_input`)."""
     import dataclasses
 
     cfg = preset(task)
-    if (img_w and img_w != cfg.img_w) or keep_aspect:
+    if img_w and img_w != cfg.img_w:
         if cfg.resize_h:
-            raise ValueError("another input geometry is for words models only")
-        cfg = dataclasses.replace(cfg, img_w=int(img_w or cfg.img_w), keep_aspect=bool(keep_aspect)).validate()
+            raise ValueError("another input width is for words models only")
+        cfg = dataclasses.replace(cfg, img_w=int(img_w)).validate()
     return cfg
 
 
-def _init_worker(task, seed, engine, fonts, added_fonts, added_rate, img_w=None, keep_aspect=False):
+def _init_worker(task, seed, engine, fonts, added_fonts, added_rate, img_w=None):
     global _SYNTH
-    _SYNTH = (make_engine(task, seed, engine, fonts, added_fonts, added_rate), corpus_config(task, img_w, keep_aspect))
+    _SYNTH = (make_engine(task, seed, engine, fonts, added_fonts, added_rate), corpus_config(task, img_w))
 
 
 def _render(span: tuple[int, int]) -> list[tuple[bytes, str]]:
@@ -79,15 +78,13 @@ def _render(span: tuple[int, int]) -> list[tuple[bytes, str]]:
 
 
 def _describe(task: str, seed: int, engine: str, shard_size: int, fonts, added_fonts=(), added_rate=0.4,
-              img_w: int | None = None, keep_aspect: bool = False) -> dict:
-    cfg = corpus_config(task, img_w, keep_aspect)
+              img_w: int | None = None) -> dict:
+    cfg = corpus_config(task, img_w)
     size = (cfg.resize_w, cfg.resize_h) if cfg.resize_h else (cfg.img_w, cfg.img_h)
     desc = {"task": task, "engine": engine, "seed": seed, "shard_size": shard_size,
             "image_size": list(size), "channels": cfg.channels, "fonts": len(fonts)}
     if added_fonts:  # only then, so that corpora made before the option still resume
         desc.update(added_fonts=len(added_fonts), added_rate=added_rate)
-    if keep_aspect:  # likewise
-        desc.update(keep_aspect=True)
     return desc
 
 
@@ -98,7 +95,7 @@ def shard_dir(out: Path, k: int) -> Path:
 def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: str = "v6",
               shard_size: int = 50_000, workers: int = 1, fonts: tuple[str, ...] | None = None,
               added_fonts: tuple[str, ...] = (), added_rate: float = 0.4, progress: bool = True,
-              img_w: int | None = None, keep_aspect: bool = False) -> dict:
+              img_w: int | None = None) -> dict:
     """Render samples [0, images) of the task's engine into OUT (see module doc); resumable.
 
     Returns {"shards": complete shards, "rendered": samples rendered by this call}.
@@ -112,7 +109,7 @@ def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: st
     if fonts is None:
         import string
         fonts = find_fonts(required=string.digits if task == "digits" else string.ascii_letters + string.digits)
-    desc = _describe(task, seed, engine, shard_size, fonts, added_fonts, added_rate, img_w, keep_aspect)
+    desc = _describe(task, seed, engine, shard_size, fonts, added_fonts, added_rate, img_w)
     meta_path = out / "corpus.json"
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
@@ -128,8 +125,7 @@ def prerender(task: str, out: str | Path, images: int, seed: int = 0, engine: st
     bar = tqdm(total=len(todo) * shard_size, desc=f"rendering {out.name}", unit="img", disable=not progress,
                dynamic_ncols=True)
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, _init_worker, (task, seed, engine, fonts, added_fonts, added_rate, img_w,
-                                          keep_aspect)) as pool:
+    with ctx.Pool(workers, _init_worker, (task, seed, engine, fonts, added_fonts, added_rate, img_w)) as pool:
         results = pool.imap(_render, spans)
         for k in todo:
             part = out / f"shard-{k:05d}.part"
@@ -171,11 +167,6 @@ def corpus_dataset(path: str | Path, cfg: ModelConfig | None = None):
         if meta.get("image_size") and list(meta["image_size"]) != want:
             raise ValueError(f"{path} holds {meta['image_size'][0]}x{meta['image_size'][1]} images; this model reads "
                              f"{want[0]}x{want[1]} (render a corpus for it: scripts/prerender.py --img-w)")
-        if bool(meta.get("keep_aspect")) != cfg.keep_aspect:
-            said = "keeping" if meta.get("keep_aspect") else "without keeping"
-            raise ValueError(f"{path} holds images resized {said} their aspect ratio; this model reads them "
-                             f"{'keeping' if cfg.keep_aspect else 'without keeping'} it (scripts/prerender.py "
-                             f"--keep-aspect renders a corpus for a model with keep_aspect)")
     parts = [LmdbDataset(p, cfg=cfg) for p in shards]
     ds = ConcatDataset(parts)
     ds.name = f"corpus:{path}"

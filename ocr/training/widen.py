@@ -73,23 +73,19 @@ def widen(model: Recognizer, widths, convs, new_gain: float = NEW_GAIN, context:
     return grown.eval()
 
 
-def reshape_input(model: Recognizer, img_w: int | None = None, keep_aspect: bool | None = None) -> Recognizer:
+def reshape_input(model: Recognizer, img_w: int) -> Recognizer:
     """A copy of a words model that reads `img_w`-pixel-wide inputs (the encoder's feature map grows in width by the
-    same factor) and / or resizes them keeping their aspect ratio (`keep_aspect`; None: unchanged). Every weight
-    carries over; the learned position embedding (1, D, fh, fw) is resized along the width (bilinear). It reads
-    roughly what the old one read, each letter over more feature columns: a warm start for a fine-tune on data of
-    the new geometry (`scripts/prerender.py --img-w --keep-aspect`), not a finished model."""
+    same factor). Every weight carries over; the learned position embedding (1, D, fh, fw) is resized along the width
+    (bilinear). It reads roughly what the old one read, each letter over more feature columns: a warm start for a
+    fine-tune on data of the new width (`scripts/prerender.py --img-w`), not a finished model."""
     import torch.nn.functional as F
 
     old_cfg = model.cfg
     if old_cfg.resize_h:
         raise ValueError("reshape_input is for words models (a fixed crop of a resized image is the digits' input)")
-    img_w = int(img_w or old_cfg.img_w)
-    keep = old_cfg.keep_aspect if keep_aspect is None else bool(keep_aspect)
-    if img_w == old_cfg.img_w and keep == old_cfg.keep_aspect:
-        raise ValueError(f"the model already reads {img_w}-pixel-wide inputs"
-                         + (" keeping their aspect ratio" if keep else ""))
-    cfg = dataclasses.replace(old_cfg, img_w=img_w, keep_aspect=keep).validate()
+    if img_w == old_cfg.img_w:
+        raise ValueError(f"the model already reads {img_w}-pixel-wide inputs")
+    cfg = dataclasses.replace(old_cfg, img_w=int(img_w)).validate()
     new = Recognizer(cfg)
     sd = {k: v.float() for k, v in model.state_dict().items()}
     fh, fw = new.encoder.pos.shape[-2:]
