@@ -59,8 +59,9 @@ def _accepted(svc) -> int:
 def _train(page, steps, job, timeout=600):
     """Start job number `job` from the page and wait until that job has ended -> its status line."""
     page.get_by_role("tab", name="Models").click()
-    page.locator("#train_task input").first.fill("digits")
-    page.keyboard.press("Enter")
+    page.locator("#train_task input").first.click()  # pick the task from the open list (typing + Enter raced the filter)
+    page.locator("#train_task").get_by_role("option", name="digits", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#train_task input').value === 'digits'")
     page.locator("#train_steps input").first.fill(str(steps))
     page.locator("#train_start").click()
     _wait_value(page, "train_status", f"v.startsWith('Job #{job} ') && (v.includes('finished') || v.includes('failed'))",
