@@ -12,7 +12,8 @@ for training (folder:PATH, tight:PATH, mjsynth:PATH@test, svhn:PATH@test, lmdb:P
 a bare folder path means folder:PATH.
 
 Printed per dataset: count, word accuracy under the standard scene-text protocol (lower-case,
-only 0-9 a-z kept on both sides), exact case-sensitive accuracy, mean normalized edit distance
+only 0-9 a-z kept on both sides), case-sensitive accuracy (0-9 a-z A-Z kept, case compared),
+exact accuracy (whole strings, punctuation too), mean normalized edit distance
 score (1 - ED / max length, standard protocol) and the median ms per image (batch of 1).
 For house numbers the whole number must match. Unreadable images count as errors.
 
@@ -142,15 +143,16 @@ def main(argv=None) -> int:
             print("  " + "  ".join(f"{t!r}->{r!r}" for t, r in wrong))
     print(f"\nmodel: {rec.source}  read: {reader_label(args)} ({rec.settings(args.beam_width, args.views, fast=args.fast).describe()})  "
           f"encoder precision {rec.precision}")
-    head = f"{'dataset':46} {'count':>6} {'acc':>7} {'exact':>7} {'1-NED':>7} {'ms/img':>7}"
+    head = f"{'dataset':46} {'count':>6} {'acc':>7} {'case':>7} {'exact':>7} {'1-NED':>7} {'ms/img':>7}"
     if baseline:
-        head += f" | {'tess acc':>8} {'tess exact':>10} {'tess 1-NED':>10}"
+        head += f" | {'tess acc':>8} {'tess case':>9} {'tess exact':>10} {'tess 1-NED':>10}"
     print(head)
     for s, r in results.items():
         o, b = r["ours"], r["baseline"]
-        line = f"{s[-46:]:46} {o['count']:6d} {o['accuracy']:7.3f} {o['exact']:7.3f} {o['ned']:7.3f} {o['median_ms']:7.1f}"
+        line = (f"{s[-46:]:46} {o['count']:6d} {o['accuracy']:7.3f} {o['case']:7.3f} {o['exact']:7.3f} {o['ned']:7.3f} "
+                f"{o['median_ms']:7.1f}")
         if b:
-            line += f" | {b['accuracy']:8.3f} {b['exact']:10.3f} {b['ned']:10.3f}"
+            line += f" | {b['accuracy']:8.3f} {b['case']:9.3f} {b['exact']:10.3f} {b['ned']:10.3f}"
         print(line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -5,7 +5,8 @@
     res = evaluate(rec, dataset, each=lambda img, pred, label, right: ...)   # plots, baselines, error lists
 
 dataset: any sequence of (image source, label) (`ocr.training.datasets`); an image that cannot be read counts as a misread,
-never as absent. -> {"count", "accuracy" (standard protocol), "exact", "ned", "median_ms" (per image)}.
+never as absent. -> {"count", "accuracy" (standard protocol), "case" (case-sensitive
+protocol), "exact", "ned", "median_ms" (per image)}.
 """
 from __future__ import annotations
 
