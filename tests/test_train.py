@@ -241,7 +241,8 @@ def test_train_distils_a_smaller_encoder_from_a_teacher(tmp_path):
 
 def test_a_bad_dataset_spec_is_a_clear_error(tmp_path):
     """A validation set given as a bare path, or a missing folder, stops train.py with the reason (exit 2)."""
-    for args, msg in ((["--data", "synth-digits", "--val", str(tmp_path / "val.tsv")], "unknown dataset kind"),
+    for args, msg in ((["--data", "synth-digits", "--val", str(tmp_path / "val.tsv")],
+                       f"given as folder:{tmp_path}/val.tsv"),
                       (["--data", f"folder:{tmp_path / 'nowhere'}"], "no labels file")):
         bad = run_script(["scripts/train.py", *TINY, "--steps", "1", *args, "--out", str(tmp_path / "saves")])
         assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr

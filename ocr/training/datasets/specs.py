@@ -75,8 +75,10 @@ def _kind(name: str, text: str) -> Kind:
             KINDS[name] = kind
             break
     if name not in KINDS:
-        raise ValueError(f"unknown dataset kind {name!r} in {text!r}; one of {', '.join(sorted(KINDS))} (others come "
-                         f"from installed packages: entry points {ENTRY_POINTS!r}; this project's need `pip install -e .`)")
+        hint = f"; labelled images are given as folder:{text}" if "/" in name or "." in name else ""
+        raise ValueError(f"unknown dataset kind {name!r} in {text!r}{hint}; one of {', '.join(sorted(KINDS))} (others "
+                         f"come from installed packages: entry points {ENTRY_POINTS!r}; this project's need "
+                         "`pip install -e .`)")
     return KINDS[name]
 
 
