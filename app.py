@@ -277,7 +277,8 @@ def build_demo(svc: DemoService, review: "Review | None" = None, loop: "Loop | N
         r = svc.detail(image, task, regions[i])
         p = r.prediction
         steps = len(r.frames)
-        info = (f"confidence {p.confidence:.2f} · region {i + 1} of {len(regions)} · read in {r.read_ms:.0f} ms · "
+        when = "read with the photo" if r.read_ms is None else f"read in {r.read_ms:.0f} ms"
+        info = (f"confidence {p.confidence:.2f} · region {i + 1} of {len(regions)} · {when} · "
                 f"{steps} decoding steps · the picture is the region as the network sees it")
         html_ = f'<img id="attn_gif" src="{r.gif_data_uri}" alt="attention at every step" style="max-width:100%">'
         return (confidence_spans(p), plain(r.advice), info, html_,

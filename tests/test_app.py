@@ -70,6 +70,8 @@ def test_a_photo_region_is_shown_corrected_and_stored_with_its_photo(svc):
     d = svc.detail(p, "words", region)
     assert d.prediction.text == region.text == "Coffee" and d.image.size != Image.open(p).size
     assert len(d.frames) == len("Coffee") + 1 and d.gif[:6] == b"GIF89a"
+    assert d.read_ms is None  # read with the photo: no time of its own is claimed for it
+    assert svc.recognize(p, "words").read_ms > 0
     sid, msg = svc.save(p, "words", "Coffea", "client-photo", region=region)
     with svc.Session.begin() as s:
         sample = s.get(Sample, s.get(Submission, sid).sample_id)

@@ -199,7 +199,7 @@ class Reading:
     prediction: object
     frames: list
     gif: bytes
-    read_ms: float
+    read_ms: float | None   # None: read together with the rest of its photo (PhotoResult.read_ms)
     render_ms: float
     image: object = field(repr=False, default=None)
     advice: str = ""   # unsure_advice(): a warning when the model is unsure
@@ -369,12 +369,13 @@ class DemoService:
         rec = self.models.get(task)
         crop = self._region_crop(self._image(image), task, region)
         t0 = time.perf_counter()
-        pred = self._recent.get(rec, crop) or self._shown(rec, [crop], rec.read(crop))[0]
+        cached = self._recent.get(rec, crop)  # read with the photo just before: no time of its own
+        pred = cached or self._shown(rec, [crop], rec.read(crop))[0]
         t1 = time.perf_counter()
         height = 80 if rec.cfg.img_w >= 2 * rec.cfg.img_h else 200  # a square input (house numbers) shown larger
         frames = attention_frames(rec.view_input(crop, pred.view), pred, rec.cfg, height=height)
         gif = save_gif(frames)
-        return Reading(pred, frames, gif, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000, crop,
+        return Reading(pred, frames, gif, None if cached else (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000, crop,
                        unsure_advice(pred.confidence, rec.reading.unsure_below))
 
     def recognize(self, image, task: str, beam_width: int | None = None, box=None) -> Reading:
