@@ -157,13 +157,20 @@ class TextRecognizer:
         unsure = [i for i, p in enumerate(preds) if p.confidence < below]
         if not unsure:
             return preds
-        extra = np.stack([input_array(v, self.cfg) for i in unsure for v in make_views(loaded[i], views)[1:]])
-        more = self.read_prepared(extra, beam_width, batch_size)
-        for j, i in enumerate(unsure):
-            group = [preds[i]] + more[j * (views - 1):(j + 1) * (views - 1)]
-            best = max(range(views), key=lambda v: self._view_score(group[v]))  # ties: the earlier view
-            group[best].view = best
-            preds[i] = group[best]
+        owners, extra = [], []
+        for i in unsure:
+            for k, v in enumerate(make_views(loaded[i], views)[1:], 1):
+                if v is not None:  # views that do not apply to this crop are not read
+                    owners.append((i, k))
+                    extra.append(input_array(v, self.cfg))
+        more = self.read_prepared(np.stack(extra), beam_width, batch_size) if extra else []
+        groups = {i: [(0, preds[i])] for i in unsure}
+        for (i, k), p in zip(owners, more):
+            groups[i].append((k, p))
+        for i, group in groups.items():
+            k, best = max(group, key=lambda kp: self._view_score(kp[1]))  # ties: the earlier view
+            best.view = k
+            preds[i] = best
         return preds
 
     def settings(self, beam_width: int | None = None, views: int | None = None, below: float | None = None,

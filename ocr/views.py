@@ -1,10 +1,12 @@
 """Test-time views of a crop: read a few transformed copies, keep the most confident reading.
 
-    views(img, n) -> [img, view 1, ..., view n-1]   (PIL images, the first is `img` itself)
-    view_of(img, k) -> view k alone
+    views(img, n) -> [img, view 1, ..., view n-1]   (PIL images or None, the first is `img` itself)
+    view_of(img, k) -> view k alone (None where it does not apply)
 
 A crop is read as it is and, with n > 1, also turned by -8 and +8 degrees, with a 15 % edge-coloured
-margin, and with 5 % trimmed from each side (`VIEWS`, in this order; n takes the first n). Every view
+margin, with 5 % trimmed from each side, and, when it is tall (higher than 1.3 x its width: a word written
+downwards), turned a quarter clockwise and a quarter anticlockwise (`VIEWS`, in this order; n takes the first
+n). A view that does not apply to a crop (a quarter turn of a wide one) is None and is not read. Every view
 goes through the same `ocr.preprocess.input_array` as the crop itself (the transforms are PIL's, the pixels
 torchvision's functional ops give for PIL images, which tests/test_views.py checks; reading needs no torch).
 `TextRecognizer.read(..., views=n)` reads the crop as given; only when that reading's sequence probability
@@ -57,12 +59,23 @@ def _trim(img: Image.Image, share: float = 0.05) -> Image.Image:
     return img.crop((px, py, w - px, h - py))
 
 
-VIEWS: tuple[tuple[str, Callable[[Image.Image], Image.Image]], ...] = (
+TALL = 1.3  # a crop higher than this times its width may be a word written downwards
+
+
+def _quarter(degrees: int) -> Callable[[Image.Image], "Image.Image | None"]:
+    def view(img: Image.Image) -> "Image.Image | None":
+        return img.rotate(degrees, expand=True) if img.height > TALL * img.width else None
+    return view
+
+
+VIEWS: tuple[tuple[str, Callable[[Image.Image], "Image.Image | None"]], ...] = (
     ("as given", lambda img: img),
     ("turned -8°", _turn(-8)),
     ("turned +8°", _turn(8)),
     ("15 % margin", _margin),
     ("5 % trimmed", _trim),
+    ("a tall crop turned a quarter clockwise", _quarter(-90)),
+    ("a tall crop turned a quarter anticlockwise", _quarter(90)),
 )
 MAX_VIEWS = len(VIEWS)
 VIEWS_BELOW = 0.7  # readings at least this confident are kept without reading other views
@@ -75,11 +88,12 @@ def check_views(n) -> int:
     return int(n)
 
 
-def view_of(img: Image.Image, k: int) -> Image.Image:
-    """View k of a loaded image (0: the image itself), without making the views before it."""
+def view_of(img: Image.Image, k: int) -> "Image.Image | None":
+    """View k of a loaded image (0: the image itself), without making the views before it; None where view k does
+    not apply to it."""
     return VIEWS[check_views(k + 1) - 1][1](img)
 
 
-def views(img: Image.Image, n: int) -> list[Image.Image]:
-    """The first n views of a loaded image (n = 1: the image alone)."""
+def views(img: Image.Image, n: int) -> "list[Image.Image | None]":
+    """The first n views of a loaded image (n = 1: the image alone); None for a view that does not apply to it."""
     return [fn(img) for _, fn in VIEWS[:check_views(n)]]

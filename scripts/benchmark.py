@@ -28,6 +28,7 @@ import time
 from ocr.cli import add_lm_option
 from ocr.config import preset
 from ocr.settings import data_dir
+from ocr.views import MAX_VIEWS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset spec of real word images for --baseline (default: the shipped word examples), "
                         "e.g. folder:../shared/data/real/dev/iiit5k_test")
     p.add_argument("--count", type=int, default=300, help="images for --baseline (default 300)")
-    p.add_argument("--views", type=int, default=1, choices=range(1, 6), metavar="N",
+    p.add_argument("--views", type=int, default=1, choices=range(1, MAX_VIEWS + 1), metavar="N",
                    help="with --baseline, also time the bf16 reader with N test-time views (ocr.views; "
                              "default 1: not)")
     add_lm_option(p)

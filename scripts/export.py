@@ -23,6 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 from ocr.training.checks import add_checked_write_options, agrees_enough, refuse_overwrite
+from ocr.views import MAX_VIEWS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = p.add_argument_group("reading settings (default: the source checkpoint's)")
     r.add_argument("--lm-weight", type=float, help="weight of the word prior (ocr.lm); 0 = none")
     r.add_argument("--beam-width", type=int, help="1 = greedy")
-    r.add_argument("--views", type=int, help="test-time views (ocr.views), 1 to 5")
+    r.add_argument("--views", type=int, help=f"test-time views (ocr.views), 1 to {MAX_VIEWS}")
     r.add_argument("--views-below", type=float, help="readings less sure than this are read in the other views")
     r.add_argument("--unsure-below", type=float, help="readings less sure than this are flagged for checking")
     add_checked_write_options(p, "files")

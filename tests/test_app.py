@@ -133,7 +133,7 @@ def test_the_demo_reads_as_the_library_does_with_the_checkpoints_reading_setting
     """The reading settings travel in the checkpoint (ocr.reading): the demo and `load_recognizer(...).read` read
     alike. IIIT5K's "MONSTER" (test/155_1) was read "MODSTER" by the library's greedy default, right in the demo."""
     import ocr
-    assert (svc.models.get("words").reading.beam_width, svc.models.get("words").reading.views) == (5, 5)
+    assert (svc.models.get("words").reading.beam_width, svc.models.get("words").reading.views) == (5, 7)
     assert svc.models.get("digits").reading.views == 5 and svc.models.get("digits").reading.lm_weight == 0
     image = shared / "dev" / "iiit5k_test" / "test" / "155_1.jpg"
     library = ocr.load_recognizer("words")

@@ -36,7 +36,9 @@ def test_views_are_the_image_then_turned_margined_and_trimmed_copies(mode):
     img = _word(mode)
     vs = views(img, MAX_VIEWS)
     assert len(vs) == MAX_VIEWS == len(VIEWS) and vs[0] is img
-    assert [v.mode for v in vs] == [mode] * MAX_VIEWS
+    assert vs[5:] == [None, None]                                    # quarter turns: only for tall crops
+    vs = vs[:5]
+    assert [v.mode for v in vs] == [mode] * 5
     assert vs[1].size == vs[2].size == img.size                      # turned in place
     assert vs[3].size == (120 + 2 * 18, 40 + 2 * 6)                  # 15 % margin of edge colour
     assert vs[4].size == (120 - 2 * 6, 40 - 2 * 2)                   # 5 % trimmed
@@ -45,6 +47,22 @@ def test_views_are_the_image_then_turned_margined_and_trimmed_copies(mode):
         assert np.abs(np.asarray(v)[0, 0].astype(int) - background).max() <= 1
     assert not np.array_equal(np.asarray(vs[1]), np.asarray(vs[2]))  # -8 and +8 degrees differ
     assert len(views(img, 2)) == 2
+
+
+def test_a_tall_crop_is_also_turned_a_quarter_each_way(rec):
+    """A word written downwards reads right only in a quarter-turned view; a wide crop gets no such views (and none is
+    read for it)."""
+    upright = Image.open(EXAMPLES / "words_2_STATION.png").convert("RGB")
+    tall = upright.rotate(-90, expand=True)                          # the word now reads top to bottom
+    vs = views(tall, MAX_VIEWS)
+    assert vs[5].size == vs[6].size == upright.size
+    assert np.array_equal(np.asarray(vs[6]), np.asarray(upright))
+    five, seven = rec.read([tall], views=5, below=1.0)[0], rec.read([tall], views=MAX_VIEWS, below=1.0)[0]
+    assert five.text.upper() != "STATION" and five.view < 5
+    assert seven.text.upper() == "STATION" and seven.view == 6
+    assert np.array_equal(rec.view_input(tall, seven.view), rec.view_input(upright, 0))
+    wide = rec.read([upright], views=MAX_VIEWS, below=1.0)[0]
+    assert wide.text.upper() == "STATION" and wide.view < 5
 
 
 @pytest.mark.parametrize("bad", [0, MAX_VIEWS + 1, True, 2.5, "3"])
