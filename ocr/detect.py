@@ -81,17 +81,20 @@ def reading_order(boxes: list[TextBox]) -> list[TextBox]:
 
 def rectify(image: Image.Image, quad: np.ndarray, margin: float = 0.0, height: int | None = None) -> Image.Image:
     """The quad's content as an upright image (perspective-rectified), grown by `margin` x the text height on
-    every side (clipped to nothing: outside the photo is edge-replicated). height: the output height (default
-    the quad's own height, at most 4x upscaled later by the reader's resize)."""
+    every side (clipped to nothing: outside the photo is edge-replicated). The text height is the quad's shorter
+    side: a word written downwards (a quad taller than wide) keeps its letters and comes out tall, as the reader's
+    quarter-turned views expect. height: the output height (default the quad's own height, at most 4x upscaled
+    later by the reader's resize)."""
     q = order_quad(quad)
     w = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
     h = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
     if w < 1 or h < 1:
         raise ValueError("empty region")
-    ex = (q[1] - q[0]) / max(w, 1e-6) * (margin * h)  # along the text
-    ey = (q[3] - q[0]) / max(h, 1e-6) * (margin * h)  # across it
+    grow = margin * min(w, h)
+    ex = (q[1] - q[0]) / max(w, 1e-6) * grow  # along the quad's top edge
+    ey = (q[3] - q[0]) / max(h, 1e-6) * grow  # along its left edge
     src = np.array([q[0] - ex - ey, q[1] + ex - ey, q[2] + ex + ey, q[3] - ex + ey], dtype=np.float64)
-    ow, oh = w + 2 * margin * h, h + 2 * margin * h
+    ow, oh = w + 2 * grow, h + 2 * grow
     scale = 1.0 if height is None else height / oh
     out_w, out_h = max(1, round(ow * scale)), max(1, round(oh * scale))
     dst = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], dtype=np.float64)

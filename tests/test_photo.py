@@ -114,6 +114,19 @@ def test_words_of_a_photo_are_found_read_and_ordered_even_turned():
     assert res[2].crop.width > 2 * res[2].crop.height  # the turned word was read upright
 
 
+def test_a_word_written_downwards_is_found_whole_and_read():
+    """Its quad is taller than wide: the margin follows its letters' height (the quad's shorter side), so the crop keeps
+    the whole word, tall, and the reader's quarter-turned view reads it."""
+    img, truth = _photo([("STATION", (300, 40, -90)), ("PARK", (520, 260, 0))])
+    res = read_photo(img, "words")
+    down = [r for r in res if box_iou(r.box, truth[0][0]) >= 0.5]
+    assert len(down) == 1 and down[0].text == "STATION", [(r.box, r.text) for r in res]
+    assert down[0].crop.height > 3 * down[0].crop.width and down[0].prediction.view >= 5
+    assert [r.text for r in res if box_iou(r.box, truth[1][0]) >= 0.5] == ["PARK"]
+    quad = np.array([[10, 10], [40, 10], [40, 210], [10, 210]], dtype=np.float32)  # 30 wide, 200 tall
+    assert rectify(Image.new("RGB", (60, 240)), quad, margin=-0.1).size == (24, 194)  # 0.1 x 30 off each side
+
+
 def test_make_scene_is_reproducible_and_its_quads_hold_the_words():
     crops = [(_sign(t), t) for t in ("ONE", "TWO", "THREE")]
     a, wa = make_scene(crops, random.Random(3), (640, 480))
