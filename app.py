@@ -176,7 +176,8 @@ The confidence shown is the reader's own: the model and that letter model togeth
 
 ## Known limits
 - Words are found on lines and cut at spaces; a word the detector misses can be added with two clicks.
-  Vertical or strongly curved text, handwriting and non-Latin scripts are not read.
+  A word turned to run downwards is read; letters stacked one under another, strongly curved text, handwriting and
+  non-Latin scripts are not.
 - One house number a photo.
 - Low confidence (yellow and red letters) means: check the reading.
 

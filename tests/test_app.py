@@ -605,6 +605,8 @@ def test_browser_review_tab_needs_the_password(review_server, review_svc, page_a
         page.wait_for_timeout(300)
 
     review("ReviewMe")
+    page.wait_for_function("() => { const i = document.querySelector('#review_image img');"
+                           " return i && i.naturalHeight >= 120; }", timeout=30_000)  # a 32-px crop shown enlarged
     page.locator("#review_info").click()   # focus outside any text box: the keys act
     page.keyboard.press("a")
     _wait_value(page, "review_msg", f"v.includes('#{ids['ReviewMe']}: 1 labels set to accepted')")

@@ -36,6 +36,9 @@ NOTHING = "The queue is empty: nothing to review here."
 LOCKED = "Locked: give the review password (an unlocked page locks itself after 15 minutes without use)."
 
 
+QUEUE_SHOWN = 50  # labels the queue shows at once
+
+
 def _png(data: bytes | None, box=None) -> Image.Image | None:
     if not data:
         return None
@@ -44,6 +47,14 @@ def _png(data: bytes | None, box=None) -> Image.Image | None:
         img = img.convert("RGB")
         ImageDraw.Draw(img).rectangle(list(box), outline=(255, 0, 0), width=max(2, round(max(img.size) / 250)))
     return img
+
+
+def _readable(img: Image.Image | None, height: int = 120, max_width: int = 900) -> Image.Image | None:
+    """A small crop enlarged for the moderator's eyes (the page shows images at most at their own size)."""
+    if img is None or img.height >= height:
+        return img
+    scale = min(height / img.height, max_width / max(img.width, 1))
+    return img if scale <= 1 else img.resize((round(img.width * scale), round(img.height * scale)), Image.BICUBIC)
 
 
 def _bars(rows, x: str, y: str) -> pd.DataFrame:
@@ -70,14 +81,15 @@ def build_review_tab(review: Review, loop: Loop | None = None) -> None:
 
     # ------------------------------------------------------------------ queue
     def show(task, state, pick: int | None = None, msg: str | None = None):
-        rows = review.queue(None if task == "all" else task, None if state == "all" else state)
+        rows = review.queue(None if task == "all" else task, None if state == "all" else state, QUEUE_SHOWN)
         summary = review.summary()
         counts = "  ·  ".join(f"{t}: " + ", ".join(f"{k} {v}" for k, v in d.items()) for t, d in summary["stats"].items())
         ids = [r["id"] for r in rows]
         chosen = next((r for r in rows if r["id"] == pick), rows[0] if rows else None)
         gallery = [(_png(r["png"]), f"#{r['id']}: {r['prediction']} -> {r['text']}") for r in rows]
-        head = msg or (f"{len(rows)} labels in the queue (conflicts first, then the least sure readings). "
-                       f"{counts or 'The store is empty.'}")
+        shown = (f"The first {len(rows)} labels of the queue (the next ones follow as these are reviewed)"
+                 if len(rows) >= QUEUE_SHOWN else f"{len(rows)} labels in the queue")
+        head = msg or f"{shown} (conflicts first, then the least sure readings). {counts or 'The store is empty.'}"
         return (head, review.table(rows), gallery, ids) + selected(chosen) + (
             _bars(summary["per_day"], "day", "submissions"), _bars(summary["per_task"], "task", "submissions"),
             _bars([(repr(c)[1:-1], n) for c, n in summary["chars"]], "character", "corrections"))
@@ -90,7 +102,7 @@ def build_review_tab(review: Review, loop: Loop | None = None) -> None:
         info = (f"**Label #{r['id']}** ({r['task']}, {r['state']}{', conflict' if r['conflict'] else ''}): the model read "
                 f"`{r['prediction']}`{conf}; submitted `{r['text']}` x{r['count']}; other texts for this image: {other}.")
         photo = _png(r.get("photo_png"), r.get("box"))
-        return (r["id"], _png(r["png"]), gr.Image(value=photo, visible=photo is not None), info,
+        return (r["id"], _readable(_png(r["png"])), gr.Image(value=photo, visible=photo is not None), info,
                 review.difference(r["prediction"], r["text"]), r["text"])
 
     def select_row(token, ids, task, state, evt: gr.SelectData):
