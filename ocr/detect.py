@@ -51,7 +51,8 @@ class TextBox:
 
 def order_quad(points: np.ndarray) -> np.ndarray:
     """Four corners in any order -> clockwise from the top-left of the text: the first side is the one that
-    runs most nearly left to right (text turned by up to 45 degrees either way; vertical text is not read)."""
+    runs most nearly left to right (text turned by up to 45 degrees either way; a word running downwards comes out
+    tall, and the reader's quarter-turned views read it)."""
     p = np.asarray(points, dtype=np.float32).reshape(4, 2)
     c = p.mean(axis=0)
     p = p[np.argsort(np.arctan2(p[:, 1] - c[1], p[:, 0] - c[0]))]  # clockwise on screen (y down)
@@ -85,7 +86,11 @@ def rectify(image: Image.Image, quad: np.ndarray, margin: float = 0.0, height: i
     side: a word written downwards (a quad taller than wide) keeps its letters and comes out tall, as the reader's
     quarter-turned views expect. height: the output height (default the quad's own height, at most 4x upscaled
     later by the reader's resize)."""
-    q = order_quad(quad)
+    return _rectify_ordered(image, order_quad(quad), margin, height)
+
+
+def _rectify_ordered(image: Image.Image, q: np.ndarray, margin: float = 0.0, height: int | None = None) -> Image.Image:
+    """`rectify` of corners already in order (the first side along the text)."""
     w = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
     h = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
     if w < 1 or h < 1:
@@ -173,13 +178,17 @@ def split_words(image: Image.Image, line: TextBox, gap: float = WORD_GAP) -> lis
     LETTER_GAPS x the line's median gap.
 
     The ink is found in the rectified line: the pixels that differ from the line's background colour (its
-    median) by more than Otsu's threshold of that difference. A line with no such gap is one word."""
+    median) by more than Otsu's threshold of that difference. A line with no such gap is one word. A line more
+    than twice as tall as wide runs downwards (or upwards): it is cut along its long side."""
     q = order_quad(line.quad)
-    w, h = line.size
+    w, h = TextBox(q).size
+    if h > 2 * w:  # start at its top-right corner: the long side becomes the line's length
+        q = np.roll(q, -1, axis=0)
+        w, h = h, w
     if w < 2 * h:  # too short to hold two words with a real gap between them
         return [TextBox(q, line.score)]
     scale = min(1.0, 48.0 / max(h, 1.0))
-    crop = np.asarray(rectify(image, q, 0.0, height=max(8, round(h * scale))).convert("L"), dtype=np.float32)
+    crop = np.asarray(_rectify_ordered(image, q, 0.0, height=max(8, round(h * scale))).convert("L"), dtype=np.float32)
     diff = np.abs(crop - np.median(crop))
     t = _otsu(diff)
     if t <= 8:  # no contrast: nothing to cut on

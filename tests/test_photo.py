@@ -123,6 +123,8 @@ def test_a_word_written_downwards_is_found_whole_and_read():
     assert len(down) == 1 and down[0].text == "STATION", [(r.box, r.text) for r in res]
     assert down[0].crop.height > 3 * down[0].crop.width and down[0].prediction.view >= 5
     assert [r.text for r in res if box_iou(r.box, truth[1][0]) >= 0.5] == ["PARK"]
+    img, _ = _photo([("BUS STOP", (300, 40, -90))])          # a line running downwards is cut into its words
+    assert [r.text for r in read_photo(img, "words")] == ["BUS", "STOP"]
     quad = np.array([[10, 10], [40, 10], [40, 210], [10, 210]], dtype=np.float32)  # 30 wide, 200 tall
     assert rectify(Image.new("RGB", (60, 240)), quad, margin=-0.1).size == (24, 194)  # 0.1 x 30 off each side
 
