@@ -58,9 +58,9 @@ class TextRecognizer:
     readings agree up to bf16 rounding) or "auto" (bf16 where the CPU has AMX / AVX512-BF16, else
     fp32); "int8" only names a given `reader` that reads with the checkpoint's int8 encoder (`load_recognizer`
     builds it; "auto" there prefers it on CPUs with VNNI); engine: what runs an fp32 encoder
-    (`ocr.serving.ENGINES`: "auto" is ONNX Runtime where installed, else PyTorch). Weights are copied when the recognizer is built: after changing the model's weights,
-    build a new TextRecognizer. lm: an `ocr.lm.LMFusion` (a word prior fused into the choice of each
-    character, greedy and beam) or None. reading: the default reading settings (default: those in `meta`); its
+    (`ocr.serving.ENGINES`: "auto" is ONNX Runtime where installed, else PyTorch). Weights are copied when the
+    recognizer is built: after changing the model's weights, build a new TextRecognizer. lm: an `ocr.lm.LMFusion`
+    (a word prior fused into the choice of each character, greedy and beam) or None. reading: the default reading settings (default: those in `meta`); its
     lm_weight is that of `lm` (what this recognizer really fuses; `load_recognizer` builds the prior from it).
 
     model=None with `reader` given: read through that `ocr.decoding.Reader` alone (e.g. an `ocr.onnx_reader.

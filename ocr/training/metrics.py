@@ -57,4 +57,5 @@ class Scores:
 
     def as_dict(self) -> dict:
         d = max(self.n, 1)
-        return {"count": self.n, "accuracy": self.std / d, "case": self.case / d, "exact": self.exact / d, "ned": self.ned / d}
+        return {"count": self.n, "accuracy": self.std / d, "case": self.case / d, "exact": self.exact / d,
+                "ned": self.ned / d}
