@@ -60,8 +60,9 @@ class TextRecognizer:
     builds it; "auto" there prefers it on CPUs with VNNI); engine: what runs an fp32 encoder
     (`ocr.serving.ENGINES`: "auto" is ONNX Runtime where installed, else PyTorch). Weights are copied when the
     recognizer is built: after changing the model's weights, build a new TextRecognizer. lm: an `ocr.lm.LMFusion`
-    (a word prior fused into the choice of each character, greedy and beam) or None. reading: the default reading settings (default: those in `meta`); its
-    lm_weight is that of `lm` (what this recognizer really fuses; `load_recognizer` builds the prior from it).
+    (a word prior fused into the choice of each character, greedy and beam) or None. reading: the default reading
+    settings (default: those in `meta`); its lm_weight is that of `lm` (what this recognizer really fuses;
+    `load_recognizer` builds the prior from it).
 
     model=None with `reader` given: read through that `ocr.decoding.Reader` alone (e.g. an `ocr.onnx_reader.
     OnnxReader`, without PyTorch); `self.model` is then None. Images go in and out of the reader as NumPy arrays:
