@@ -462,11 +462,13 @@ def build_demo(svc: DemoService, review: "Review | None" = None, loop: "Loop | N
                         step_img = gr.Image(label="Attention at this step", interactive=False, elem_id="step_img")
             detail_outs = [transcript, advice, info, anim, step, step_img, correction, reading, status]
             read_outs = [photo, found, everything, regions, selected, corner, scale, photo_hint] + detail_outs
-            examples = sorted(EXAMPLES.glob("photo-*.png")) + sorted(EXAMPLES.glob("[dw]*_*.png"))
+            # whole photos first (the street scene, photo-<task>_0_..., leads), then crops
+            examples = (sorted(EXAMPLES.glob("photo-*.png"), key=lambda p: p.stem.split("_")[1])
+                        + sorted(EXAMPLES.glob("[dw]*_*.png")))
             if examples:
                 ex = gr.Examples([[str(p), TASK_LABELS["digits" if "digits" in p.name.split("_")[0] else "words"]]
                                   for p in examples], inputs=[image, task], label="Examples (click one: it is read at once)",
-                                 examples_per_page=12, elem_id="examples")
+                                 examples_per_page=16, elem_id="examples")
                 ex.load_input_event.then(None, js=SCROLL_TO_RESULT)
             recent_table = gr.Dataframe(headers=["#", "task", "text"], label="Your last corrections in this page",
                                         interactive=False, elem_id="recent", datatype=["number", "str", "str"])

@@ -42,8 +42,8 @@ def _standard(text):
 
 def test_shipped_examples_are_read_right(svc):
     """The examples a visitor clicks first, read as the page reads them (find the text, read every region):
-    <task>_<n>_<text>.png are crops (one region, the whole image), photo-<task>_<n>_<text>.png whole photos (the
-    text is found in a region of the photo)."""
+    <task>_<n>_<text>.png are crops (one region, the whole image), photo-<task>_<n>_<words>.png whole photos (each
+    word found in a region of the photo, in reading order; the street scene has seven)."""
     right = {"words": [], "digits": [], "photo": []}
     for p in sorted(app.EXAMPLES.glob("*_*.png")):
         kind, _, truth = p.stem.split("_", 2)
@@ -52,14 +52,14 @@ def test_shipped_examples_are_read_right(svc):
         texts = [r.text for r in res.regions]
         if kind.startswith("photo-"):
             w, h = Image.open(p).size
-            right["photo"].append(len(res.regions) == 1 and texts == [truth] and not res.whole
-                                  and res.regions[0].box != (0, 0, w, h))
+            right["photo"].append(texts == truth.split("-") and not res.whole
+                                  and all(r.box != (0, 0, w, h) for r in res.regions))
         else:
             right[task].append(len(texts) == 1 and (_standard(texts[0]) == _standard(truth) if task == "words"
                                                     else texts[0] == truth))
     assert len(right["digits"]) == 4 and all(right["digits"]), right
     assert len(right["words"]) == 6 and all(right["words"]), right
-    assert len(right["photo"]) == 2 and all(right["photo"]), right
+    assert len(right["photo"]) == 3 and all(right["photo"]), right
 
 
 def test_a_photo_region_is_shown_corrected_and_stored_with_its_photo(svc):
@@ -536,7 +536,7 @@ def _settled_top(page, elem_id: str) -> float:
 @needs_chromium
 def test_browser_example_reads_on_click_and_page_recovers_from_an_error(server, tmp_path, page_at):
     page = page_at(server)
-    page.locator("#examples img").nth(2).click()          # the first crop example: a house number, read at once
+    page.locator("#examples img").nth(3).click()          # the first crop example: a house number, read at once
     page.locator("#attn_gif").wait_for(timeout=30_000)
     _wait_value(page, "correction")
     assert _value(page, "correction") == "27"
@@ -551,7 +551,7 @@ def test_browser_example_reads_on_click_and_page_recovers_from_an_error(server, 
     box = page.locator("#correction textarea, #correction input").first
     box.fill("typed after an error")
     assert box.input_value() == "typed after an error"
-    page.locator("#examples img").nth(6).click()          # a word example: read, then corrected and saved
+    page.locator("#examples img").nth(7).click()          # a word example: read, then corrected and saved
     _wait_value(page, "correction", "v.length > 0 && v !== 'typed after an error'")
     box.fill("Koffee")
     page.locator("#save").click()
@@ -566,11 +566,13 @@ def test_browser_example_reads_on_click_and_page_recovers_from_an_error(server, 
 @needs_chromium
 def test_browser_phone_example_scrolls_to_the_reading(server, page_at):
     page = page_at(server, viewport={"width": 390, "height": 844})
-    page.locator("#examples img").nth(1).click()          # the whole-photo word example
+    page.locator("#examples img").nth(0).click()          # the first example: the street scene
     page.locator("#attn_gif").wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
     top = _settled_top(page, "result_anchor")
     assert -10 <= top < 844
+    _wait_value(page, "all_text", "v.split(/\\s+/).length === 7")   # all seven words, in reading order
+    assert _value(page, "all_text").split() == ["BAKERY", "OPEN", "Fresh", "bread", "27", "No", "parking"]
 
 
 @needs_chromium
