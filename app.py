@@ -222,6 +222,8 @@ SCROLL_TO_RESULT = "() => { const e = document.getElementById('result_anchor'); 
 
 CSS = """
 #examples img { object-fit: contain !important; }      /* whole example images, not square crops */
+#examples table { table-layout: fixed; width: 100%; }  /* the examples fit a phone's width */
+#examples th { white-space: normal; }
 #advice p { color: #ad4e00; font-weight: 600; }
 #review_gallery img { object-fit: contain !important; }
 #transcript span { font-size: 2rem !important; line-height: 1.3; }        /* the reading: the largest text */
