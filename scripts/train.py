@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training datasets kind[:PATH][:WEIGHT][@SPLIT]; default synth-words / synth-digits")
     p.add_argument("--val", nargs="*", default=None,
                    help="validation datasets (default: 1000 held-out synthetic samples of the task)")
-    p.add_argument("--val-size", type=int, default=1000, help="samples per validation set (default 1000)")
+    p.add_argument("--val-size", type=int, default=None,
+                   help="samples per validation set (default: 1000 of a synthetic set, all of a labelled one, at most "
+                        "10,000)")
     p.add_argument("--restore", help="checkpoint to resume (same --data) or fine-tune from (other --data)")
     p.add_argument("--steps", type=int, default=TrainOptions.steps)
     p.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)

@@ -463,3 +463,17 @@ def test_circles_sets_the_share_of_bent_words():
     for engine, circles in (("v6", 1.5), ("v2", -0.1)):
         with pytest.raises(ValueError, match="share of words bent along a circle"):
             WordSynth(WORDS.charset, engine=engine, circles=circles)
+
+
+def test_a_labelled_validation_set_is_used_whole_and_a_synthetic_one_capped(tmp_path, capsys):
+    from ocr.training.trainer import training_sets
+    root = tmp_path / "val"
+    root.mkdir()
+    for i in range(1200):
+        Image.new("L", (8, 8), i % 256).save(root / f"{i}.png")
+    (root / "labels.tsv").write_text("".join(f"{i}.png\tw{i}\n" for i in range(1200)))
+    _, _, vals = training_sets(WORDS, ["synth-words"], [f"folder:{root}"])
+    assert len(vals[str(root)]) == 1200                                   # all of it, not the first 1000
+    assert "1200 of 1200 samples" in capsys.readouterr().out
+    _, _, vals = training_sets(WORDS, ["synth-words"], [f"folder:{root}"], val_size=50)
+    assert len(vals[str(root)]) == 50 and "50 of 1200 samples (the first ones" in capsys.readouterr().out

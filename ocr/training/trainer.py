@@ -42,11 +42,15 @@ class TrainState:
     best: list = field(default_factory=list)  # [(accuracy, path)]
 
 
+SYNTH_VAL_SIZE, REAL_VAL_CAP = 1000, 10_000
+
+
 def training_sets(cfg: ModelConfig, data: list[str] | None, val: list[str] | None, seed: int = 0,
-                  val_size: int = 1000, font_dirs: tuple[str, ...] = ()) -> tuple[list, list, dict]:
+                  val_size: int | None = None, font_dirs: tuple[str, ...] = ()) -> tuple[list, list, dict]:
     """Dataset specs -> (parsed specs, training datasets, {name: fixed validation set}). data None: the task's
     synthetic engine; val None: 1000 held-out synthetic samples. Each training set i draws with seed + 100 i;
-    synthetic validation with seeds 10,000+, never a training seed."""
+    synthetic validation with seeds 10,000+, never a training seed. val_size: samples per validation set; None:
+    1000 of a synthetic set, all of a labelled one (at most the first 10,000, said when cut)."""
     from .data import Materialized
     from .datasets.specs import build_dataset, parse_spec
 
@@ -61,8 +65,12 @@ def training_sets(cfg: ModelConfig, data: list[str] | None, val: list[str] | Non
     vals = {}
     for i, v in enumerate(val if val is not None else [task_synth]):
         vs = parse_spec(v)
-        vals[str(vs.path or vs.kind)] = Materialized(build_dataset(vs, cfg, seed=10_000 + i, font_dirs=font_dirs),
-                                                     val_size)
+        ds = build_dataset(vs, cfg, seed=10_000 + i, font_dirs=font_dirs)
+        n = val_size or (SYNTH_VAL_SIZE if is_synthetic(ds) else min(len(ds), REAL_VAL_CAP))
+        if dist_info()[0] == 0 and not is_synthetic(ds):
+            print(f"validation {vs}: {min(n, len(ds))} of {len(ds)} samples"
+                  + ("" if n >= len(ds) else " (the first ones; --val-size to change)"))
+        vals[str(vs.path or vs.kind)] = Materialized(ds, n)
     return specs, datasets, vals
 
 
