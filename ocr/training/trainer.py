@@ -66,10 +66,11 @@ def training_sets(cfg: ModelConfig, data: list[str] | None, val: list[str] | Non
     for i, v in enumerate(val if val is not None else [task_synth]):
         vs = parse_spec(v)
         ds = build_dataset(vs, cfg, seed=10_000 + i, font_dirs=font_dirs)
-        n = val_size or (SYNTH_VAL_SIZE if is_synthetic(ds) else min(len(ds), REAL_VAL_CAP))
-        if dist_info()[0] == 0 and not is_synthetic(ds):
-            print(f"validation {vs}: {min(n, len(ds))} of {len(ds)} samples"
-                  + ("" if n >= len(ds) else " (the first ones; --val-size to change)"))
+        synthetic = is_synthetic(ds)
+        n = min(len(ds), val_size or (SYNTH_VAL_SIZE if synthetic else REAL_VAL_CAP))
+        if dist_info()[0] == 0 and not synthetic:
+            print(f"validation {vs}: {n} of {len(ds)} samples"
+                  + ("" if n == len(ds) else " (the first ones; --val-size to change)"))
         vals[str(vs.path or vs.kind)] = Materialized(ds, n)
     return specs, datasets, vals
 
